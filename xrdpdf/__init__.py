@@ -1,0 +1,45 @@
+"""xrdpdf: synchrotron powder diffraction and PDF analysis.
+
+Pipeline: image (fabio) → azimuthal integration (pyFAI) → I(Q) with σ →
+Rietveld-lite refinement and Scherrer sizing; I(Q) → S(Q) → F(Q) → G(r)
+(PDFgetX3 ad hoc method) → correlation length → per-cycle series summary.
+
+The public API is re-exported here lazily so that ``import xrdpdf`` stays
+fast; see ``__all__``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import CalibrationError, ConvergenceError, InputError, XrdpdfError
+from .pattern import Pattern
+
+__version__ = "0.1.0"
+
+# name -> module that defines it (imported on first access)
+_LAZY: dict[str, str] = {
+    "read_pattern": "io",
+    "write_pattern": "io",
+}
+
+__all__ = [
+    "Pattern",
+    "XrdpdfError",
+    "InputError",
+    "ConvergenceError",
+    "CalibrationError",
+    *sorted(_LAZY),
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'xrdpdf' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

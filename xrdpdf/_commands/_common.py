@@ -1,0 +1,103 @@
+"""Shared plumbing of the CLI commands: error handling, JSON output, progress.
+
+Each module in :mod:`xrdpdf._commands` defines ``register(app)`` that adds its
+command(s) to the Typer app; :mod:`xrdpdf.cli` discovers them.  A command body
+makes one public API call and formats the result; it never does physics.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import typer
+
+from ..errors import XrdpdfError
+
+SCHEMA_VERSION = 1
+T = TypeVar("T")
+
+
+def fail(message: str) -> None:
+    """Print ``xrdpdf: error: <message>`` (one line) to stderr and exit 2."""
+    msg = " ".join(str(message).split())
+    print(f"xrdpdf: error: {msg}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+def handle_errors(func: Callable[..., T]) -> Callable[..., T]:
+    """Decorator: turn :class:`XrdpdfError` into one stderr line and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return func(*args, **kwargs)
+        except XrdpdfError as exc:
+            fail(str(exc))
+            raise  # unreachable, keeps type checkers quiet
+
+    return wrapper
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _clean(obj: Any) -> Any:
+    """Replace NaN/inf by None so that the JSON is strict."""
+    if isinstance(obj, float | np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    """Print one plain JSON object with ``schema_version`` to stdout."""
+    out = {"schema_version": SCHEMA_VERSION}
+    out.update(payload)
+    print(json.dumps(_clean(out), default=_default, allow_nan=False, indent=2))
+
+
+def info(message: str) -> None:
+    """A human-readable line on stderr (stdout is kept for results / JSON)."""
+    print(message, file=sys.stderr)
+
+
+def show_progress(json_mode: bool) -> bool:
+    """Progress bars only on a terminal and never with ``--json``."""
+    return (not json_mode) and sys.stderr.isatty()
+
+
+def progress(items: Iterable[T], total: int | None, label: str, enabled: bool) -> Iterator[T]:
+    """Iterate with a rich progress bar on stderr when ``enabled``."""
+    if not enabled:
+        yield from items
+        return
+    from rich.progress import track
+
+    yield from track(items, total=total, description=label, transient=True)
+
+
+def parse_xtype(xtype: str | None) -> str | None:
+    """Map the CLI's ``--xtype q|qnm|tth`` to an io unit keyword (or None)."""
+    if xtype is None:
+        return None
+    allowed = {"q": "q", "qa": "q", "qnm": "qnm", "tth": "tth", "twotheta": "tth"}
+    key = xtype.strip().lower()
+    if key not in allowed:
+        raise typer.BadParameter(f"--xtype must be q, qnm or tth, got {xtype!r}")
+    return allowed[key]

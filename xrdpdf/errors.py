@@ -1,0 +1,26 @@
+"""Typed exceptions of xrdpdf.
+
+Every exception passes its message to ``super().__init__`` so that it pickles
+across Dask workers.  The CLI turns any :class:`XrdpdfError` into one line on
+stderr and exit code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["XrdpdfError", "InputError", "ConvergenceError", "CalibrationError"]
+
+
+class XrdpdfError(Exception):
+    """Base class of all errors that are the user's input, not a bug."""
+
+
+class InputError(XrdpdfError, ValueError):
+    """Bad input: a missing or unreadable file, a wrong unit, a value out of range."""
+
+
+class ConvergenceError(XrdpdfError, RuntimeError):
+    """A fit or refinement could not reach a trustworthy answer."""
+
+
+class CalibrationError(ConvergenceError):
+    """Geometry calibration failed (rings not found, wrong calibrant or wavelength)."""
