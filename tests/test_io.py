@@ -17,8 +17,14 @@ def pattern():
     rng = np.random.default_rng(1)
     q = np.linspace(0.5, 25.0, 300)
     y = 100 + 50 * np.exp(-((q - 3.0) ** 2) / 0.01) + rng.normal(0, 1, q.size)
-    return Pattern(q, y, "q_A^-1", wavelength_A=0.1173, sigma=np.sqrt(np.abs(y)),
-                   metadata={"source": "sim", "npt": 300, "polarization": 0.99})
+    return Pattern(
+        q,
+        y,
+        "q_A^-1",
+        wavelength_A=0.1173,
+        sigma=np.sqrt(np.abs(y)),
+        metadata={"source": "sim", "npt": 300, "polarization": 0.99},
+    )
 
 
 @pytest.mark.parametrize("suffix", [".xye", ".chi", ".h5", ".iq", ".xy"])
@@ -63,8 +69,9 @@ def test_pyfai_output_files(tmp_path):
     from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
     det = Detector(2e-4, 2e-4, max_shape=(128, 128))
-    ai = AzimuthalIntegrator(dist=0.2, poni1=0.0128, poni2=0.0128, detector=det,
-                             wavelength=1.173e-11)
+    ai = AzimuthalIntegrator(
+        dist=0.2, poni1=0.0128, poni2=0.0128, detector=det, wavelength=1.173e-11
+    )
     img = np.random.default_rng(0).poisson(100, (128, 128)).astype(float)
     assert pyFAI is not None
     res = ai.integrate1d(img, 40, unit="2th_deg", filename=str(tmp_path / "a.dat"))
@@ -78,7 +85,8 @@ def test_pyfai_output_files(tmp_path):
 def test_fit2d_qspace_chi_is_nm(tmp_path):
     q_nm = np.linspace(1, 100, 50)
     text = "sample.chi: Q-Space Scan\nQ (nm-1)\nIntensity\n        50\n" + "\n".join(
-        f"{q:.6e} {q * 2:.6e}" for q in q_nm)
+        f"{q:.6e} {q * 2:.6e}" for q in q_nm
+    )
     (tmp_path / "f.chi").write_text(text)
     p = read_pattern(tmp_path / "f.chi")
     assert p.unit == "q_A^-1"
@@ -100,8 +108,13 @@ def test_bare_two_column_needs_xtype(tmp_path):
 
 @pytest.mark.parametrize(
     "content, match",
-    [("", "empty"), ("# only a header\n", "no numeric"), ("1 2\n2 nan\n", "non-numeric|NaN"),
-     ("1 2\nabc def\n", "non-numeric"), ("1\n2\n", "non-numeric|two columns")],
+    [
+        ("", "empty"),
+        ("# only a header\n", "no numeric"),
+        ("1 2\n2 nan\n", "non-numeric|NaN"),
+        ("1 2\nabc def\n", "non-numeric"),
+        ("1\n2\n", "non-numeric|two columns"),
+    ],
 )
 def test_bad_text_files(tmp_path, content, match):
     f = tmp_path / "bad.xy"

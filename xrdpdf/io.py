@@ -51,10 +51,26 @@ __all__ = [
 
 #: ``xtype`` keywords (PDFgetX3 ``dataformat`` QA / Qnm / twotheta).
 XTYPES = ("q", "qnm", "tth")
-PATTERN_SUFFIXES = (".xy", ".xye", ".dat", ".chi", ".txt", ".iq", ".sq", ".fq", ".gr", ".h5",
-                    ".hdf5", ".nxs")
-_PDF_SUFFIXES = {".iq": ("Q(Å$^{-1}$)", "I(a.u.)"), ".sq": ("Q(Å$^{-1}$)", "S"),
-                 ".fq": ("Q(Å$^{-1}$)", "F(Å$^{-1}$)"), ".gr": ("r(Å)", "G(Å$^{-2}$)")}
+PATTERN_SUFFIXES = (
+    ".xy",
+    ".xye",
+    ".dat",
+    ".chi",
+    ".txt",
+    ".iq",
+    ".sq",
+    ".fq",
+    ".gr",
+    ".h5",
+    ".hdf5",
+    ".nxs",
+)
+_PDF_SUFFIXES = {
+    ".iq": ("Q(Å$^{-1}$)", "I(a.u.)"),
+    ".sq": ("Q(Å$^{-1}$)", "S"),
+    ".fq": ("Q(Å$^{-1}$)", "F(Å$^{-1}$)"),
+    ".gr": ("r(Å)", "G(Å$^{-2}$)"),
+}
 _HDF5_SUFFIXES = (".h5", ".hdf5", ".nxs", ".nx5")
 
 
@@ -194,15 +210,16 @@ def _xye_text(pattern: Pattern, meta: Mapping[str, Any], with_sigma: bool) -> st
     lines = ["# " + line for line in _own_header_lines(pattern, meta)]
     cols = [pattern.unit, "I"] + (["sigma"] if with_sigma else [])
     lines.append("# columns = " + " ".join(cols))
-    body = "\n".join(
-        " ".join(f"{v: .8e}" for v in row) for row in _text_table(pattern, with_sigma)
-    )
+    body = "\n".join(" ".join(f"{v: .8e}" for v in row) for row in _text_table(pattern, with_sigma))
     return "\n".join(lines) + "\n" + body + "\n"
 
 
 def _chi_text(pattern: Pattern, meta: Mapping[str, Any]) -> str:
-    label = {units.Q_A: "Q (Angstrom-1)", units.TTH_DEG: "2-Theta Angle (Degrees)",
-             units.R_A: "r (Angstrom)"}[pattern.unit]
+    label = {
+        units.Q_A: "Q (Angstrom-1)",
+        units.TTH_DEG: "2-Theta Angle (Degrees)",
+        units.R_A: "r (Angstrom)",
+    }[pattern.unit]
     title = "; ".join(_own_header_lines(pattern, meta))
     table = _text_table(pattern, pattern.sigma is not None)
     body = "\n".join(" ".join(f"{v: .8e}" for v in row) for row in table)
@@ -307,8 +324,9 @@ def read_pattern(
     return _finish(path, info, xtype, wavelength_A)
 
 
-def _finish(path: Path, info: dict[str, Any], xtype: str | None, wavelength_A: float | None
-            ) -> Pattern:
+def _finish(
+    path: Path, info: dict[str, Any], xtype: str | None, wavelength_A: float | None
+) -> Pattern:
     data = info["data"]
     file_unit = info.get("unit")  # one of q, qnm, tth, r or None
     unit_key = file_unit
@@ -366,8 +384,17 @@ def _unit_from_label(label: str) -> str | None:
         return None
     if "q_nm" in s or "nm-1" in s or "nm^-1" in s or "1/nm" in s or "q-space" in s:
         return "qnm"
-    if "q_a" in s or "angstrom-1" in s or "a^-1" in s or "å^-1" in s or "1/a" in s \
-            or "å$^{-1}" in s or "(å-1)" in s or s.startswith("q") and "å" in s:
+    if (
+        "q_a" in s
+        or "angstrom-1" in s
+        or "a^-1" in s
+        or "å^-1" in s
+        or "1/a" in s
+        or "å$^{-1}" in s
+        or "(å-1)" in s
+        or s.startswith("q")
+        and "å" in s
+    ):
         return "q"
     if "2th_deg" in s or "2-theta" in s or "2theta" in s or "twotheta" in s:
         return "tth"
@@ -497,7 +524,8 @@ def _read_hash_header(path: Path, lines: list[str]) -> dict[str, Any]:
             key = key.strip()
             if key == "unit":
                 info["unit"] = {units.Q_A: "q", units.TTH_DEG: "tth", units.R_A: "r"}.get(
-                    value.strip())
+                    value.strip()
+                )
                 if info["unit"] is None:
                     raise InputError(f"{path}: unknown unit {value.strip()!r} in header")
             elif key == "wavelength_A":
@@ -505,11 +533,18 @@ def _read_hash_header(path: Path, lines: list[str]) -> dict[str, Any]:
             elif key != "columns":
                 info["metadata"][key] = _parse_ini_value(value)
     else:
-        info["format"] = "pyfai" if any('"poni_version"' in h or "pyFAI" in h for h in header) \
-            else "commented"
+        info["format"] = (
+            "pyfai" if any('"poni_version"' in h or "pyFAI" in h for h in header) else "commented"
+        )
         # pyFAI: JSON PONI with "wavelength" in metres; last line names the columns
-        m = next((re.search(r'"wavelength"\s*:\s*(' + _FLOAT + ")", h) for h in header
-                  if '"wavelength"' in h), None)
+        m = next(
+            (
+                re.search(r'"wavelength"\s*:\s*(' + _FLOAT + ")", h)
+                for h in header
+                if '"wavelength"' in h
+            ),
+            None,
+        )
         if m:
             info["wavelength_A"] = float(m.group(1)) * 1e10
         for h in reversed(header):
@@ -552,9 +587,18 @@ def _read_nexus(path: Path) -> dict[str, Any]:
         own = _attr_str(group.attrs.get("xrdpdf_unit", ""))
         unit = {units.Q_A: "q", units.TTH_DEG: "tth", units.R_A: "r"}.get(own)
         if unit is None:
-            unit = {"1/angstrom": "q", "angstrom^-1": "q", "1/a": "q", "a^-1": "q",
-                    "1/nm": "qnm", "nm^-1": "qnm", "degree": "tth", "degrees": "tth",
-                    "deg": "tth", "angstrom": "r"}.get(unit_attr)
+            unit = {
+                "1/angstrom": "q",
+                "angstrom^-1": "q",
+                "1/a": "q",
+                "a^-1": "q",
+                "1/nm": "qnm",
+                "nm^-1": "qnm",
+                "degree": "tth",
+                "degrees": "tth",
+                "deg": "tth",
+                "angstrom": "r",
+            }.get(unit_attr)
         wl = None
         entry = group.parent
         if "wavelength" in entry:
@@ -565,8 +609,12 @@ def _read_nexus(path: Path) -> dict[str, Any]:
         if "metadata" in entry:
             meta = {k: _parse_ini_value(_attr_str(v)) for k, v in entry["metadata"].attrs.items()}
     cols = [x, y] + ([err] if err is not None else [])
-    info: dict[str, Any] = {"unit": unit, "format": "nexus", "metadata": meta,
-                            "data": np.column_stack(cols)}
+    info: dict[str, Any] = {
+        "unit": unit,
+        "format": "nexus",
+        "metadata": meta,
+        "data": np.column_stack(cols),
+    }
     if wl is not None:
         info["wavelength_A"] = wl
     return info
