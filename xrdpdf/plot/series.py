@@ -1,0 +1,193 @@
+"""Figures of an ex situ series, like the paper's, and the HTML report that embeds them."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..pattern import Pattern
+from ..units import q_to_tth
+from . import new_figure
+
+__all__ = [
+    "CU_KA1_A",
+    "waterfall_figure",
+    "gr_overlay_figure",
+    "corrlen_figure",
+    "lattice_figure",
+    "report_html",
+]
+
+#: Cu Kα1 wavelength in Å (Bearden 1967), for the lab-2θ view of synchrotron data.
+CU_KA1_A = 1.540562
+_STATE_STYLE = {
+    "pristine": ("k", "o"),
+    "sodiated": ("tab:blue", "s"),
+    "desodiated": ("tab:orange", "^"),
+}
+
+
+def _label(row: Mapping[str, Any]) -> str:
+    return f"{row['name']} (c{row['cycle']}, {row['state']})"
+
+
+def waterfall_figure(
+    patterns: Sequence[Pattern], rows: Sequence[Mapping[str, Any]], rs_peaks_q: Sequence[float] = ()
+):
+    """I(Q) waterfall (left) and the same data on a Cu Kα1 2θ axis (right).
+
+    Parameters
+    ----------
+    patterns : sequence of Pattern
+        I(Q) per sample, Q in Å⁻¹.
+    rows : sequence of mapping
+        Summary rows (for labels), same order.
+    rs_peaks_q : sequence of float
+        Rocksalt reflection positions (Å⁻¹), marked on both panels.
+
+    Notes
+    -----
+    2θ = 2 asin(Qλ/4π) with λ = 1.540562 Å; only Q < 4π/λ is shown.  The
+    intensities are the synchrotron ones (no lab Lorentz-polarization factor).
+    """
+    fig, (ax_q, ax_t) = new_figure(1, 2, figsize=(11, 5.5))
+    qmax_cu = 4 * np.pi / CU_KA1_A * 0.999
+    offset = 0.0
+    for p, row in zip(patterns, rows, strict=True):
+        y = p.y / max(np.max(p.y), 1e-300)
+        ax_q.plot(p.x, y + offset, lw=0.8, label=_label(row))
+        keep = p.x < qmax_cu
+        if keep.sum() > 1:
+            ax_t.plot(q_to_tth(p.x[keep], CU_KA1_A), y[keep] + offset, lw=0.8)
+        offset += 0.6
+    for q in rs_peaks_q:
+        ax_q.axvline(q, color="0.7", lw=0.6, ls=":")
+        if q < qmax_cu:
+            ax_t.axvline(float(q_to_tth(q, CU_KA1_A)), color="0.7", lw=0.6, ls=":")
+    ax_q.set(xlabel="Q (Å⁻¹)", ylabel="I / I_max + offset", title="I(Q), λ-independent")
+    ax_q.set_xlim(left=0.5, right=min(12.0, max(p.x[-1] for p in patterns)))
+    ax_t.set(xlabel="2θ (°, Cu Kα1)", title="as lab Cu Kα 2θ (RS peaks dotted)")
+    ax_t.set_xlim(10, 80)
+    ax_q.legend(fontsize=7, loc="upper right")
+    return fig
+
+
+def gr_overlay_figure(
+    grs: Sequence[Pattern], rows: Sequence[Mapping[str, Any]], rmax_A: float = 40.0
+):
+    """G(r) of every sample, offset vertically, with the correlation length marked."""
+    fig, ax = new_figure(figsize=(7, 6))
+    offset = 0.0
+    for g, row in zip(grs, rows, strict=True):
+        keep = g.x <= rmax_A
+        amp = max(np.max(np.abs(g.y[keep])), 1e-300)
+        ax.plot(g.x[keep], g.y[keep] / amp + offset, lw=0.8, label=_label(row))
+        xi = row.get("xi_A")
+        if isinstance(xi, float) and math.isfinite(xi) and xi <= rmax_A:
+            ax.plot([xi], [offset], "|", ms=14, color="k")
+        offset += 1.5
+    ax.set(
+        xlabel="r (Å)",
+        ylabel="G(r) / max|G| + offset",
+        title="G(r) across cycles (| = correlation length ξ)",
+    )
+    ax.legend(fontsize=7, loc="upper right")
+    return fig
+
+
+def corrlen_figure(rows: Sequence[Mapping[str, Any]]):
+    """Correlation length ξ (Å) against cycle, with esd error bars, per state."""
+    fig, ax = new_figure(figsize=(6, 4.5))
+    for state, (color, marker) in _STATE_STYLE.items():
+        sel = [r for r in rows if r["state"] == state and _ok(r.get("xi_A"))]
+        if sel:
+            ax.errorbar(
+                [r["cycle"] for r in sel],
+                [r["xi_A"] for r in sel],
+                yerr=[_or0(r.get("xi_esd_A")) for r in sel],
+                fmt=marker,
+                color=color,
+                capsize=3,
+                label=state,
+            )
+    ax.set(xlabel="cycle", ylabel="correlation length ξ (Å)", title="PDF correlation length")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def lattice_figure(rows: Sequence[Mapping[str, Any]]):
+    """Refined rocksalt a (Å) per cycle and state, with esd error bars."""
+    fig, ax = new_figure(figsize=(6, 4.5))
+    for state, (color, marker) in _STATE_STYLE.items():
+        sel = [r for r in rows if r["state"] == state and _ok(r.get("a_A"))]
+        if sel:
+            ax.errorbar(
+                [r["cycle"] for r in sel],
+                [r["a_A"] for r in sel],
+                yerr=[_or0(r.get("a_esd_A")) for r in sel],
+                fmt=marker,
+                color=color,
+                capsize=3,
+                label=state,
+            )
+    ax.set(xlabel="cycle", ylabel="a (Å)", title="lattice parameter vs state")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _ok(v: Any) -> bool:
+    return isinstance(v, int | float) and math.isfinite(v)
+
+
+def _or0(v: Any) -> float:
+    return float(v) if _ok(v) else 0.0
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return ""
+        return f"{v:.5g}"
+    return html.escape(str(v))
+
+
+def report_html(
+    title: str,
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    figures: Mapping[str, Path],
+    notes: Sequence[str] = (),
+) -> str:
+    """A self-contained HTML page: the summary table and the PNG figures (embedded)."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{_cell(r.get(c, ''))}</td>" for c in columns) + "</tr>" for r in rows
+    )
+    imgs = []
+    for caption, path in figures.items():
+        data = base64.b64encode(Path(path).read_bytes()).decode()
+        imgs.append(
+            f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(caption)}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:12px}}
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} figure{{display:inline-block;
+margin:1em}} img{{max-width:720px}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<h2>Summary</h2><table><tr>{head}</tr>
+{body}
+</table>
+<ul>{note_html}</ul>
+<h2>Figures</h2>
+{"".join(imgs)}
+</body></html>
+"""
