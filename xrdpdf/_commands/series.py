@@ -1,0 +1,120 @@
+"""``xrdpdf series``: a whole ex situ series on Dask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._common import emit_json, fail, handle_errors, info, show_progress
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``series`` command to ``app``."""
+
+    @app.command("series")
+    @handle_errors
+    def series_cmd(
+        config: Path = typer.Argument(..., help="Series file (TOML)."),
+        output: Path = typer.Option(..., "-o", "--output", help="Output directory."),
+        workers: int = typer.Option(
+            None, "--workers", help="Dask worker processes (default: CPU cores); 0 = no Dask."
+        ),
+        scheduler: str = typer.Option(
+            None, "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786."
+        ),
+        force: bool = typer.Option(False, "--force", help="Recompute unchanged samples too."),
+        json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        """Integrate, refine, size, transform to G(r) and get ξ for every sample of a series.
+
+        Writes OUTDIR/<sample>/ (pattern, refinement JSON, G(r)), OUTDIR/summary.csv,
+        OUTDIR/summary.h5, figures and OUTDIR/report.html.  Samples whose inputs and
+        settings are unchanged since the last run are skipped (content hash).  Exit 0
+        when at least one sample succeeded; failures are listed on stderr.
+
+        Example: xrdpdf series examples/series.toml -o series_out --workers 2
+        """
+        from ..series import SUMMARY_COLUMNS, load_series, run_series
+
+        if workers is not None and scheduler is not None:
+            fail("give either --workers or --scheduler, not both")
+        if workers is not None and workers < 0:
+            fail(f"--workers must be ≥ 0, got {workers}")
+        cfg = load_series(config)
+        bar = None
+        if show_progress(json_out):
+            from rich.progress import Progress
+
+            bar = Progress(transient=True)
+            bar.start()
+            task = bar.add_task("samples", total=len(cfg.samples))
+
+        def on_progress(done: int, total: int, name: str) -> None:
+            if bar is not None:
+                bar.update(task, completed=done, description=name)
+
+        try:
+            result = run_series(
+                cfg,
+                output,
+                workers=workers,
+                scheduler=scheduler,
+                on_progress=on_progress,
+                force=force,
+            )
+        finally:
+            if bar is not None:
+                bar.stop()
+        for row in result.rows:
+            if row["error"]:
+                info(f"xrdpdf: {row['name']}: {row['error']}")
+        if json_out:
+            emit_json(
+                {
+                    "summary_csv": result.summary_csv,
+                    "summary_h5": result.summary_h5,
+                    "report": result.report,
+                    "skipped": result.skipped,
+                    "failed": result.failed,
+                    "samples": [{c: r.get(c) for c in SUMMARY_COLUMNS} for r in result.rows],
+                }
+            )
+        else:
+            _print_table(result.rows)
+        if result.n_ok == 0:
+            raise typer.Exit(2)
+
+
+def _print_table(rows) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    cols = [
+        ("name", "{}"),
+        ("cycle", "{}"),
+        ("state", "{}"),
+        ("a_A", "{:.5f}"),
+        ("a_esd_A", "{:.5f}"),
+        ("size_A", "{:.1f}"),
+        ("rs_fraction", "{:.2f}"),
+        ("rwp", "{:.3f}"),
+        ("xi_A", "{:.1f}"),
+        ("xi_esd_A", "{:.1f}"),
+        ("r_noise_A", "{:.1f}"),
+        ("volume_change_pct", "{:.2f}"),
+        ("error", "{}"),
+    ]
+    table = Table(title="xrdpdf series summary")
+    for c, _ in cols:
+        table.add_column(c)
+    for r in rows:
+        cells = []
+        for c, fmt in cols:
+            v = r.get(c)
+            if isinstance(v, float) and v != v:
+                cells.append("")
+            else:
+                cells.append(fmt.format(v) if v not in (None, "") else "")
+        table.add_row(*cells)
+    Console(width=200).print(table)
