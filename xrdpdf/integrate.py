@@ -1,0 +1,640 @@
+r"""Azimuthal integration of detector frames to I(Q) or I(2θ) through pyFAI.
+
+An :class:`Integrator` is built once per geometry (PONI), detector shape,
+mask, dark, flat and settings, and reused for every frame: pyFAI keeps the
+sparse (CSR) pixel-splitting matrix it builds on the first call, so later
+frames cost one sparse product.  :func:`integrate_frames` is the batch loop
+the CLI uses; it reads the next frame in a thread while the current one is
+integrated.
+
+Two engines give the same answer:
+
+``"pyfai"``
+    ``AzimuthalIntegrator.integrate1d`` (or ``sigma_clip_ng`` for outlier
+    rejection) — the reference.
+``"fast"``
+    :class:`xrdpdf._fastint.SparseIntegrator`: pyFAI's own CSR coefficients
+    with the constant per-bin normalisation folded in once (issue 8).
+
+Notes
+-----
+Per radial bin :math:`k`, pyFAI returns the ratio of sums over the pixels
+:math:`i` (with splitting fractions :math:`c_{ik}`)
+
+.. math::
+
+    I_k = \frac{\sum_i c_{ik}\,(r_i - d_i)}{\sum_i c_{ik}\, f_i\, \Omega_i\, P_i},
+    \qquad
+    \sigma_k = \frac{\sqrt{\sum_i c_{ik}^2\, v_i}}{\sum_i c_{ik}\, f_i\, \Omega_i\, P_i},
+
+with raw counts :math:`r`, dark :math:`d`, flat :math:`f`, relative solid angle
+:math:`\Omega` and polarisation factor
+:math:`P = \tfrac12[1 + \cos^2 2\theta - p\cos 2\chi\,(1 - \cos^2 2\theta)]`
+(:math:`p` = ``polarization_factor``, +1 horizontal); the Poisson model sets
+:math:`v_i = r_i` (raw counts, before dark subtraction).  Pixels masked, NaN
+or negative in the raw frame are left out.
+
+References
+----------
+.. [1] Ashiotis et al., "The fast azimuthal integration Python library:
+   pyFAI", J. Appl. Cryst. 48, 510 (2015). https://doi.org/10.1107/S1600576715004306
+.. [2] Kieffer et al., "Application of signal separation to diffraction image
+   compression and serial crystallography", J. Synchrotron Rad. 27, 558 (2020).
+   https://doi.org/10.1107/S1600577520000776
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import units
+from .errors import InputError
+from .images import BadInput, Frame, check_shape, combine_masks, invalid_pixels
+from .pattern import Pattern
+
+__all__ = [
+    "METHODS",
+    "SPLIT_METHODS",
+    "IntegrationSettings",
+    "FrameResult",
+    "Integrator",
+    "load_poni",
+    "poni_wavelength_A",
+    "fast_available",
+    "integrate_image",
+    "integrate_frames",
+]
+
+#: Engines: ``"pyfai"`` (plain ``integrate1d``) and ``"fast"`` (precomputed operator).
+METHODS = ("pyfai", "fast")
+#: pyFAI pixel-splitting schemes accepted in :attr:`IntegrationSettings.split`.
+SPLIT_METHODS = ("no", "bbox", "pseudo", "full")
+_UNIT_ALIASES = {
+    "q": units.Q_A,
+    units.Q_A: units.Q_A,
+    "2th": units.TTH_DEG,
+    "tth": units.TTH_DEG,
+    units.TTH_DEG: units.TTH_DEG,
+}
+#: The engine used when none is asked for (see :func:`default_method`).
+DEFAULT_METHOD = "pyfai"
+
+
+# ----------------------------------------------------------------- geometry
+def load_poni(path: str | os.PathLike):
+    """Load a pyFAI geometry (PONI file) as an ``AzimuthalIntegrator``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        PONI file (pyFAI format, any version).
+
+    Returns
+    -------
+    pyFAI.integrator.azimuthal.AzimuthalIntegrator
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, or a geometry without a wavelength
+        (integration to Q needs it).
+    """
+    import pyFAI
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: PONI file not found")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: PONI file is empty (0 bytes)")
+    try:
+        ai = pyFAI.load(str(path))
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise InputError(f"{path}: not a valid PONI file ({reason})") from exc
+    if getattr(ai, "dist", None) is None or not np.isfinite(ai.dist) or ai.dist <= 0:
+        raise InputError(f"{path}: PONI file has no valid Distance")
+    wl = ai.wavelength
+    if wl is None or not np.isfinite(wl) or wl <= 0:
+        raise InputError(
+            f"{path}: PONI file has no wavelength; add a 'Wavelength: <metres>' line "
+            "(e.g. Wavelength: 1.173e-11 for 0.1173 Å)"
+        )
+    return ai
+
+
+def poni_wavelength_A(ai) -> float:
+    """The geometry's wavelength in Å (pyFAI stores metres)."""
+    if ai.wavelength is None:
+        raise InputError("the geometry has no wavelength")
+    return float(ai.wavelength) * 1e10
+
+
+def _fastint():
+    """The fast-path module, or ``None`` when it is not available."""
+    try:
+        return importlib.import_module("xrdpdf._fastint")
+    except ImportError:
+        return None
+
+
+def fast_available() -> bool:
+    """True when :mod:`xrdpdf._fastint` (the precomputed operator) can be imported."""
+    mod = _fastint()
+    return mod is not None and hasattr(mod, "SparseIntegrator")
+
+
+def default_method() -> str:
+    """The engine used by default: :data:`DEFAULT_METHOD` if available, else ``"pyfai"``."""
+    if DEFAULT_METHOD == "fast" and not fast_available():
+        return "pyfai"
+    return DEFAULT_METHOD
+
+
+# ----------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class IntegrationSettings:
+    """Everything that defines an integration, apart from the geometry and images.
+
+    Attributes
+    ----------
+    npt : int
+        Number of radial bins.
+    unit : str
+        ``"q_A^-1"`` (Q in Å⁻¹, default) or ``"2th_deg"``; ``"q"``/``"2th"`` accepted.
+    polarization_factor : float or None
+        pyFAI polarisation factor in [-1, 1] (+1 horizontal; 0.99 is typical of
+        a synchrotron); ``None`` switches the correction off.
+    correct_solid_angle : bool
+        Divide by each pixel's relative solid angle.
+    split : str
+        Pixel splitting: ``"bbox"`` (default), ``"no"``, ``"pseudo"``, ``"full"``.
+        Sigma clipping always uses ``"no"`` (pyFAI's advice).
+    algorithm : str
+        pyFAI algorithm, ``"csr"`` (default), ``"lut"``, ``"histogram"``.
+    error_model : str
+        ``"poisson"`` (variance = raw counts) or ``"azimuthal"``.
+    sigma_clip : bool
+        Reject outliers per ring (hot pixels, single-crystal spots) with
+        pyFAI's ``sigma_clip_ng``.
+    clip_threshold : float
+        Keep pixels with ``|I - <I>| < clip_threshold * σ``.
+    clip_max_iter : int
+        Sigma-clipping iterations.
+    radial_range : (float, float) or None
+        Limits in ``unit``; default the full detector.
+    method : str or None
+        Engine, ``"pyfai"`` or ``"fast"``; ``None`` means :func:`default_method`.
+    """
+
+    npt: int = 3000
+    unit: str = units.Q_A
+    polarization_factor: float | None = 0.99
+    correct_solid_angle: bool = True
+    split: str = "bbox"
+    algorithm: str = "csr"
+    error_model: str = "poisson"
+    sigma_clip: bool = False
+    clip_threshold: float = 5.0
+    clip_max_iter: int = 5
+    radial_range: tuple[float, float] | None = None
+    method: str | None = None
+
+    def __post_init__(self) -> None:
+        unit = _UNIT_ALIASES.get(str(self.unit).strip())
+        if unit is None:
+            raise InputError(f"unit must be q (Å⁻¹) or 2th (degrees), got {self.unit!r}")
+        object.__setattr__(self, "unit", unit)
+        if int(self.npt) != self.npt or self.npt < 2:
+            raise InputError(f"npt must be an integer ≥ 2, got {self.npt!r}")
+        object.__setattr__(self, "npt", int(self.npt))
+        pf = self.polarization_factor
+        if pf is not None and (not np.isfinite(pf) or not -1.0 <= pf <= 1.0):
+            raise InputError(f"polarization factor must be in [-1, 1] or None, got {pf!r}")
+        if self.split not in SPLIT_METHODS:
+            raise InputError(f"split must be one of {SPLIT_METHODS}, got {self.split!r}")
+        if self.algorithm not in ("csr", "lut", "histogram", "csc"):
+            raise InputError(
+                f"algorithm must be csr, lut, csc or histogram, got {self.algorithm!r}"
+            )
+        if self.error_model not in ("poisson", "azimuthal"):
+            raise InputError(f"error model must be poisson or azimuthal, got {self.error_model!r}")
+        if not self.clip_threshold > 0 or self.clip_max_iter < 1:
+            raise InputError("sigma clipping needs a threshold > 0 and at least 1 iteration")
+        if self.radial_range is not None:
+            lo, hi = (float(v) for v in self.radial_range)
+            if not lo < hi:
+                raise InputError(f"radial range must be (min, max) with min < max, got {lo, hi}")
+            object.__setattr__(self, "radial_range", (lo, hi))
+        method = self.method if self.method is not None else default_method()
+        if method not in METHODS:
+            raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        object.__setattr__(self, "method", method)
+
+    @property
+    def pyfai_method(self) -> tuple[str, str, str]:
+        """The pyFAI method triple, e.g. ``("bbox", "csr", "cython")``."""
+        split = "no" if self.sigma_clip else self.split
+        algo = "csr" if self.sigma_clip else self.algorithm
+        return (split, algo, "cython")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready dict of the settings (for metadata and headers)."""
+        d = asdict(self)
+        d["pyfai_method"] = list(self.pyfai_method)
+        if d["radial_range"] is not None:
+            d["radial_range"] = list(d["radial_range"])
+        return d
+
+
+@dataclass(frozen=True, eq=False)
+class FrameResult:
+    """One item of a batch: a frame's pattern, or why it failed.
+
+    Attributes
+    ----------
+    source : Path
+        Image file.
+    index : int or None
+        Frame number in a stack, ``None`` for single or summed images.
+    nframes : int
+        Frames in the file.
+    pattern : Pattern or None
+        The integrated pattern (``None`` on error).
+    error : str or None
+        One-line reason when the frame (or the whole file) failed.
+    """
+
+    source: Path
+    index: int | None
+    nframes: int
+    pattern: Pattern | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the frame was integrated."""
+        return self.error is None
+
+
+# --------------------------------------------------------------- integrator
+@dataclass(eq=False)
+class Integrator:
+    """Integrate frames of one detector with fixed geometry, corrections and settings.
+
+    Build it once and call :meth:`integrate` for every frame; the pixel
+    splitting matrix (or the fast operator) is built on first use and reused.
+
+    Parameters
+    ----------
+    ai : pyFAI AzimuthalIntegrator
+        The geometry, e.g. from :func:`load_poni`; must have a wavelength.
+    shape : (int, int), optional
+        Frame shape; default the detector's.  Frames of any other shape are
+        rejected.
+    settings : IntegrationSettings
+        Bins, unit, corrections, engine.
+    mask : ndarray of bool, optional
+        ``True`` = bad pixel; combined with the detector's own mask and the
+        pixels a flat (≤ 0, NaN) or dark (NaN) makes invalid.
+    dark : ndarray, optional
+        Dark image subtracted from each frame (e.g. :func:`~xrdpdf.images.read_dark`).
+    flat : ndarray, optional
+        Flat field (relative pixel efficiency); intensities are divided by it.
+    poni : str, optional
+        Where the geometry came from (kept in the metadata).
+    provenance : mapping, optional
+        Extra metadata for every pattern (e.g. dark and mask file names).
+    cache_dir : path, optional
+        Where the fast engine may cache its operator.
+    """
+
+    ai: Any
+    shape: tuple[int, int] | None = None
+    settings: IntegrationSettings = field(default_factory=IntegrationSettings)
+    mask: np.ndarray | None = None
+    dark: np.ndarray | None = None
+    flat: np.ndarray | None = None
+    poni: str | None = None
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    cache_dir: str | os.PathLike | None = None
+
+    def __post_init__(self) -> None:
+        ai = self.ai
+        if ai.wavelength is None:
+            raise InputError(f"{self.poni or 'geometry'}: has no wavelength")
+        self.wavelength_A = poni_wavelength_A(ai)
+        det_shape = getattr(ai.detector, "shape", None) or getattr(ai.detector, "max_shape", None)
+        det_shape = tuple(int(s) for s in det_shape) if det_shape is not None else None
+        if self.shape is None:
+            if det_shape is None:
+                raise InputError(
+                    f"{self.poni or 'geometry'}: the detector has no shape; give the frame shape"
+                )
+            self.shape = det_shape
+        self.shape = (int(self.shape[0]), int(self.shape[1]))
+        self.detector_shape = det_shape
+        if det_shape is not None and self.shape != det_shape:
+            raise InputError(
+                f"frame shape {self.shape} does not match the detector shape {det_shape} "
+                f"of {self.poni or 'the geometry'}"
+            )
+        for name in ("mask", "dark", "flat"):
+            arr = getattr(self, name)
+            if arr is not None:
+                arr = np.asarray(arr, dtype=bool if name == "mask" else np.float64)
+                check_shape(arr, self.shape, self.provenance.get(name, name), name)
+                setattr(self, name, arr)
+        det_mask = ai.detector.mask
+        if det_mask is not None and tuple(det_mask.shape) != self.shape:
+            det_mask = None  # a binned detector: its mask does not apply pixel by pixel
+        self.static_mask = combine_masks(
+            self.shape, det_mask, self.mask, flat=self.flat, dark=self.dark
+        )
+        if self.static_mask.all():
+            where = self.provenance.get("mask", "mask")
+            raise InputError(f"{where}: every pixel is masked; nothing to integrate")
+        # pyFAI would divide by a flat of 0 or NaN: those pixels are masked, make them harmless
+        self._flat = None
+        if self.flat is not None:
+            self._flat = np.where(self.static_mask, 1.0, self.flat)
+        self._dark = None
+        if self.dark is not None:
+            self._dark = np.where(np.isfinite(self.dark), self.dark, 0.0)
+        self._fast = None
+        self._lock = threading.Lock()
+        if self.settings.method == "fast":
+            if self.settings.sigma_clip:
+                raise InputError("sigma clipping needs the pyfai method (--method pyfai)")
+            if self.settings.radial_range is not None:
+                raise InputError("a radial range needs the pyfai method (--method pyfai)")
+            if not fast_available():
+                raise InputError(
+                    "the fast integration engine (xrdpdf._fastint) is not available; "
+                    "use --method pyfai"
+                )
+
+    # ---------------------------------------------------------------- helpers
+    def metadata(self) -> dict[str, Any]:
+        """Provenance common to every pattern of this integrator."""
+        import pyFAI
+
+        md: dict[str, Any] = {"poni": self.poni, "integration": self.settings.as_dict()}
+        md["pyfai_version"] = pyFAI.version
+        md["corrections"] = {
+            "dark": self.dark is not None,
+            "flat": self.flat is not None,
+            "mask_pixels": int(self.static_mask.sum()),
+            "solid_angle": self.settings.correct_solid_angle,
+            "polarization_factor": self.settings.polarization_factor,
+        }
+        md.update(dict(self.provenance))
+        return md
+
+    def _fast_engine(self):
+        if self._fast is None:
+            with self._lock:
+                if self._fast is None:
+                    s = self.settings
+                    self._fast = _fastint().SparseIntegrator.from_pyfai(
+                        self.ai,
+                        self.shape,
+                        s.npt,
+                        s.unit,
+                        mask=self.static_mask,
+                        polarization_factor=s.polarization_factor,
+                        flat=self._flat,
+                        correct_solid_angle=s.correct_solid_angle,
+                        cache_dir=self.cache_dir,
+                    )
+        return self._fast
+
+    def _pyfai(self, data: np.ndarray):
+        s = self.settings
+        kwargs: dict[str, Any] = dict(
+            correctSolidAngle=s.correct_solid_angle,
+            polarization_factor=s.polarization_factor,
+            mask=self.static_mask,
+            dark=self._dark,
+            flat=self._flat,
+            unit=s.unit,
+            method=s.pyfai_method,
+            error_model=s.error_model,
+            radial_range=s.radial_range,
+        )
+        if s.sigma_clip:
+            res = self.ai.sigma_clip_ng(
+                data, s.npt, thres=s.clip_threshold, max_iter=s.clip_max_iter, **kwargs
+            )
+        else:
+            res = self.ai.integrate1d(data, s.npt, **kwargs)
+        radial = np.asarray(res.radial, dtype=float)
+        intensity = np.asarray(res.intensity, dtype=float)
+        sigma = None if res.sigma is None else np.asarray(res.sigma, dtype=float)
+        norm = getattr(res, "sum_normalization", None)
+        if norm is not None:
+            norm = np.asarray(norm, dtype=float)
+            if norm.ndim > 1:
+                norm = norm[..., 0]
+            valid = norm > 0
+        else:
+            count = res.count
+            valid = np.ones(radial.shape, bool) if count is None else np.asarray(count) > 0
+        return radial, intensity, sigma, valid
+
+    # ------------------------------------------------------------- integrate
+    def integrate(
+        self,
+        frame: np.ndarray | Frame,
+        *,
+        source: str | os.PathLike | None = None,
+        frame_index: int | None = None,
+    ) -> Pattern:
+        """Integrate one frame to a :class:`~xrdpdf.pattern.Pattern`.
+
+        Parameters
+        ----------
+        frame : (rows, columns) ndarray or Frame
+            Raw frame (no dark subtracted).  NaN and negative pixels are left out.
+        source, frame_index : optional
+            Provenance for the metadata (taken from a :class:`Frame`).
+
+        Returns
+        -------
+        Pattern
+            Radial axis in the settings' unit, intensity and Poisson σ; bins
+            without any valid pixel are dropped.
+
+        Raises
+        ------
+        InputError
+            Wrong shape, or no valid pixel left (all masked, NaN or negative).
+        """
+        nframes = None
+        summed = 1
+        if isinstance(frame, Frame):
+            source = frame.source if source is None else source
+            frame_index = frame.index if frame_index is None else frame_index
+            nframes, summed = frame.nframes, frame.summed
+            frame = frame.data
+        label = str(source) if source is not None else "image"
+        if frame_index is not None:
+            label = f"{label}[{frame_index}]"
+        data = np.asarray(frame, dtype=np.float64)
+        if data.ndim != 2:
+            raise InputError(f"{label}: expected a 2-D image, got shape {data.shape}")
+        check_shape(data, self.shape, label, "image")
+        bad = invalid_pixels(data)
+        nbad = int(bad.sum())
+        if nbad:
+            if (bad | self.static_mask).all():
+                raise InputError(
+                    f"{label}: no valid pixel (all NaN, negative or masked); nothing to integrate"
+                )
+            data = np.where(bad, np.nan, data)  # pyFAI drops NaN pixels (dynamic mask)
+        elif self.static_mask.all():  # pragma: no cover - caught in __post_init__
+            raise InputError(f"{label}: every pixel is masked")
+        s = self.settings
+        engine = s.method
+        if engine == "fast" and nbad and not self.static_mask[bad].all():
+            # new invalid pixels in this frame: the precomputed operator assumes the
+            # static mask only, so this frame goes through pyFAI (same answer)
+            engine = "pyfai"
+        if engine == "fast":
+            radial, intensity, sigma = self._fast_engine().integrate(data, dark=self._dark)
+            radial = np.asarray(radial, float)
+            intensity = np.asarray(intensity, float)
+            sigma = None if sigma is None else np.asarray(sigma, float)
+            valid = np.isfinite(intensity)
+        else:
+            radial, intensity, sigma, valid = self._pyfai(data)
+        valid &= np.isfinite(intensity) & np.isfinite(radial)
+        if sigma is not None:
+            valid &= np.isfinite(sigma)
+        if valid.sum() < 2:
+            raise InputError(f"{label}: fewer than 2 radial bins hold valid pixels")
+        md = self.metadata()
+        md.update(
+            source=None if source is None else str(source),
+            frame=frame_index,
+            nframes=nframes,
+            frames_summed=summed if summed != 1 else None,
+            engine=engine,
+            invalid_pixels=nbad,
+        )
+        return Pattern(
+            x=radial[valid],
+            y=intensity[valid],
+            unit=s.unit,
+            wavelength_A=self.wavelength_A,
+            sigma=None if sigma is None else sigma[valid],
+            metadata={k: v for k, v in md.items() if v is not None},
+        )
+
+
+# ------------------------------------------------------------------- batch
+_END = object()
+
+
+def _prefetched(items: Iterable[Any]) -> Iterator[Any]:
+    """Iterate ``items`` while the next one is produced in a background thread.
+
+    Reading a frame (I/O, decompression) overlaps with integrating the one
+    before; exceptions of the producer are re-raised in the consumer.
+    """
+    it = iter(items)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xrdpdf-read") as pool:
+        future = pool.submit(next, it, _END)
+        while True:
+            item = future.result()
+            if item is _END:
+                return
+            future = pool.submit(next, it, _END)
+            yield item
+
+
+def integrate_frames(
+    integrator: Integrator,
+    frames: Iterable[Frame | BadInput | np.ndarray],
+    *,
+    prefetch: bool = True,
+) -> Iterator[FrameResult]:
+    """Integrate a stream of frames; a bad frame is reported, the rest go on.
+
+    Parameters
+    ----------
+    integrator : Integrator
+        Built once for the geometry and settings.
+    frames : iterable of Frame, BadInput or ndarray
+        E.g. :func:`xrdpdf.images.iter_many`; a :class:`~xrdpdf.images.BadInput`
+        (an unreadable file) passes through as a failed result.
+    prefetch : bool
+        Read the next frame in a thread while integrating the current one.
+
+    Yields
+    ------
+    FrameResult
+        In input order, one per frame (or per unreadable file).
+    """
+    stream = _prefetched(frames) if prefetch else iter(frames)
+    for i, item in enumerate(stream):
+        if isinstance(item, BadInput):
+            yield FrameResult(item.source, item.index, 0, error=item.message)
+            continue
+        if not isinstance(item, Frame):
+            item = Frame(np.asarray(item, dtype=np.float64), Path(f"frame{i}"), i, 0)
+        try:
+            pattern = integrator.integrate(item)
+        except InputError as exc:
+            yield FrameResult(item.source, item.index, item.nframes, error=str(exc))
+            continue
+        yield FrameResult(item.source, item.index, item.nframes, pattern=pattern)
+
+
+def integrate_image(
+    image: np.ndarray,
+    ai,
+    settings: IntegrationSettings | None = None,
+    *,
+    mask: np.ndarray | None = None,
+    dark: np.ndarray | None = None,
+    flat: np.ndarray | None = None,
+    **setting_overrides: Any,
+) -> Pattern:
+    """One-shot integration of a single image (builds a throw-away :class:`Integrator`).
+
+    Parameters
+    ----------
+    image : (rows, columns) ndarray
+        Raw frame.
+    ai : AzimuthalIntegrator or path
+        Geometry, or a PONI path loaded with :func:`load_poni`.
+    settings : IntegrationSettings, optional
+        Defaults if omitted; keyword arguments (``npt=``, ``unit=``, ...)
+        override single fields.
+    mask, dark, flat : ndarray, optional
+        As for :class:`Integrator`.
+
+    Returns
+    -------
+    Pattern
+    """
+    poni = None
+    if isinstance(ai, str | os.PathLike):
+        poni = str(ai)
+        ai = load_poni(ai)
+    if settings is None:
+        settings = IntegrationSettings(**setting_overrides)
+    elif setting_overrides:
+        settings = replace(settings, **setting_overrides)
+    image = np.asarray(image)
+    integ = Integrator(ai, tuple(image.shape), settings, mask=mask, dark=dark, flat=flat, poni=poni)
+    return integ.integrate(image)
