@@ -7,6 +7,7 @@ files written by tifffile/h5py.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,12 @@ def setup(tmp_path_factory):
     tifffile.imwrite(d / "dark1.tif", np.full(SHAPE, 9.0, np.float32))
     tifffile.imwrite(d / "dark2.tif", np.full(SHAPE, 11.0, np.float32))
     return d, poni, ai, frames
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    """The fast engine's operator cache goes to a temporary folder, not ~/.cache."""
+    monkeypatch.setenv("XRDPDF_CACHE", str(tmp_path / "cache"))
 
 
 def run(argv, capsys):
@@ -196,10 +203,11 @@ def test_same_stem_twice_is_refused(setup, tmp_path, capsys):
 def test_installed_script(setup, tmp_path):
     d, poni, _, _ = setup
     exe = Path(sys.executable).parent / "xrdpdf"
+    env = {**os.environ, "XRDPDF_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run(
         [str(exe), "integrate", str(d / "a.tif"), "--poni", str(poni), "--npt", "150",
          "-o", str(tmp_path), "--json"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, env=env,
     )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -208,6 +216,7 @@ def test_installed_script(setup, tmp_path):
     proc = subprocess.run(
         [str(exe), "integrate", str(tmp_path / "nope.tif"), "--poni", str(poni),
          "-o", str(tmp_path / "x")], capture_output=True, text=True, timeout=120,
+        env=env,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"xrdpdf: error: {tmp_path / 'nope.tif'}: image file not found"

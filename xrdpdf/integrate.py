@@ -86,7 +86,7 @@ _UNIT_ALIASES = {
     units.TTH_DEG: units.TTH_DEG,
 }
 #: The engine used when none is asked for (see :func:`default_method`).
-DEFAULT_METHOD = "pyfai"
+DEFAULT_METHOD = "fast"
 
 
 # ----------------------------------------------------------------- geometry
@@ -234,7 +234,17 @@ class IntegrationSettings:
             if not lo < hi:
                 raise InputError(f"radial range must be (min, max) with min < max, got {lo, hi}")
             object.__setattr__(self, "radial_range", (lo, hi))
-        method = self.method if self.method is not None else default_method()
+        method = self.method
+        if method is None:
+            # the fast engine reproduces pyFAI's bbox/CSR/Poisson integration over the full
+            # radial range; anything else is pyFAI's own job
+            plain = (
+                self.sigma_clip
+                or self.radial_range is not None
+                or self.error_model != "poisson"
+                or (self.split, self.algorithm) != ("bbox", "csr")
+            )
+            method = "pyfai" if plain else default_method()
         if method not in METHODS:
             raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         object.__setattr__(self, "method", method)
@@ -313,8 +323,9 @@ class Integrator:
         Where the geometry came from (kept in the metadata).
     provenance : mapping, optional
         Extra metadata for every pattern (e.g. dark and mask file names).
-    cache_dir : path, optional
-        Where the fast engine may cache its operator.
+    cache_dir : path or bool, optional
+        Where the fast engine caches its operator: ``None`` the default
+        (``$XRDPDF_CACHE`` or ``~/.cache/xrdpdf``), ``False`` no cache.
     """
 
     ai: Any
@@ -325,7 +336,7 @@ class Integrator:
     flat: np.ndarray | None = None
     poni: str | None = None
     provenance: Mapping[str, Any] = field(default_factory=dict)
-    cache_dir: str | os.PathLike | None = None
+    cache_dir: str | os.PathLike | bool | None = None
 
     def __post_init__(self) -> None:
         ai = self.ai
@@ -371,11 +382,17 @@ class Integrator:
             self._dark = np.where(np.isfinite(self.dark), self.dark, 0.0)
         self._fast = None
         self._lock = threading.Lock()
-        if self.settings.method == "fast":
-            if self.settings.sigma_clip:
+        s = self.settings
+        if s.method == "fast":
+            if s.sigma_clip:
                 raise InputError("sigma clipping needs the pyfai method (--method pyfai)")
             if self.settings.radial_range is not None:
                 raise InputError("a radial range needs the pyfai method (--method pyfai)")
+            if (s.split, s.algorithm, s.error_model) != ("bbox", "csr", "poisson"):
+                raise InputError(
+                    "the fast method does bbox splitting, CSR and Poisson errors only; "
+                    "use --method pyfai"
+                )
             if not fast_available():
                 raise InputError(
                     "the fast integration engine (xrdpdf._fastint) is not available; "
@@ -415,6 +432,7 @@ class Integrator:
                         correct_solid_angle=s.correct_solid_angle,
                         cache_dir=self.cache_dir,
                     )
+                    self._fast.empty = np.nan  # empty bins are dropped, as on the pyFAI path
         return self._fast
 
     def _pyfai(self, data: np.ndarray):
@@ -504,11 +522,7 @@ class Integrator:
             raise InputError(f"{label}: every pixel is masked")
         s = self.settings
         engine = s.method
-        if engine == "fast" and nbad and not self.static_mask[bad].all():
-            # new invalid pixels in this frame: the precomputed operator assumes the
-            # static mask only, so this frame goes through pyFAI (same answer)
-            engine = "pyfai"
-        if engine == "fast":
+        if engine == "fast":  # it drops NaN (and negative) pixels per frame, as pyFAI does
             radial, intensity, sigma = self._fast_engine().integrate(data, dark=self._dark)
             radial = np.asarray(radial, float)
             intensity = np.asarray(intensity, float)
