@@ -115,8 +115,13 @@ def _scatter_kernel(
         for j in range(pix_bounds[t], pix_bounds[t + 1]):
             x = np.float64(frame[j])
             b0 = np.int64(first[j])
-            if _valid(x, mask_negative, check_dummy, dummy, delta_dummy):
-                y = x - np.float64(dark[j]) if has_dark else x
+            ok = _valid(x, mask_negative, check_dummy, dummy, delta_dummy)
+            y = x
+            if ok and has_dark:
+                d = np.float64(dark[j])
+                ok = np.isfinite(d)  # pyFAI masks a non-finite raw − dark
+                y = x - d
+            if ok:
                 xv = max(x, 1.0)
                 for g in range(ngroup):
                     for u in range(4):
@@ -138,8 +143,13 @@ def _scatter_kernel(
             b = np.int64(ov_bin[e])
             c = np.float64(ov_coef[e])
             x = np.float64(frame[j])
-            if _valid(x, mask_negative, check_dummy, dummy, delta_dummy):
-                y = x - np.float64(dark[j]) if has_dark else x
+            ok = _valid(x, mask_negative, check_dummy, dummy, delta_dummy)
+            y = x
+            if ok and has_dark:
+                d = np.float64(dark[j])
+                ok = np.isfinite(d)
+                y = x - d
+            if ok:
                 a_s[b] += c * y
                 a_v[b] += c * c * max(x, 1.0)
             else:
@@ -444,7 +454,7 @@ class SparseIntegrator:
     pyFAI's ``empty`` value (0) for I and σ.
 
     Per-frame invalid pixels are left out of all three sums of their bins, as pyFAI
-    does: non-finite values (always, like pyFAI), negative raw values when
+    does: non-finite raw values or dark values (always, like pyFAI), negative raw values when
     ``mask_negative`` (the xrdpdf convention, since detectors mark gaps with negative
     values; equal to pyFAI with those pixels added to its mask), and values within
     ``delta_dummy`` of the detector's ``dummy`` (pyFAI's dynamic mask).  Pixels of the
@@ -621,27 +631,25 @@ class SparseIntegrator:
         return True, dummy, delta
 
     def _check_frame(self, frame: Any, what: str = "frame") -> np.ndarray:
-        """Flat contiguous view of a frame: uint16 as is, anything else as float32.
+        """Flat contiguous view of a frame: uint16, float32 and float64 as they are.
 
-        pyFAI converts every frame to float32 in its preprocessing, so the cast loses
-        nothing that pyFAI keeps; it also limits the kernel to two compiled versions.
+        Other dtypes are cast to float32, as pyFAI's preprocessing does with every
+        frame; the kernel is compiled for these three only.
         """
         a = np.asarray(frame)
         if a.shape != self.shape:
             raise InputError(f"{what} shape {a.shape} differs from the operator's {self.shape}")
         if a.dtype.kind not in "uif":
             raise InputError(f"{what} dtype {a.dtype} is not a real number type")
-        if a.dtype != np.uint16:
-            a = a.astype(np.float32, copy=False)
+        if a.dtype not in (np.uint16, np.float32, np.float64):
+            a = a.astype(np.float32)
         return np.ascontiguousarray(a).reshape(-1)
 
     def _prepare_dark(self, dark: Any) -> np.ndarray | None:
         if dark is None:
             return None
-        d = self._check_frame(dark, "dark").astype(np.float32)
-        if not np.isfinite(d).all():
-            raise InputError(f"dark has {int((~np.isfinite(d)).sum())} non-finite pixels")
-        return d
+        d = self._check_frame(dark, "dark")
+        return d if d.dtype.kind == "f" else d.astype(np.float32)
 
     def integrate(self, frame: Any, dark: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Integrate one frame.
@@ -651,7 +659,8 @@ class SparseIntegrator:
         frame : (rows, cols) array_like
             Raw counts (any integer or float dtype).
         dark : (rows, cols) array_like, optional
-            Dark image subtracted from the frame (must be finite).
+            Dark image subtracted from the frame; where it is not finite the
+            pixel is left out, as pyFAI does.
 
         Returns
         -------
@@ -665,7 +674,7 @@ class SparseIntegrator:
         Raises
         ------
         InputError
-            Wrong shape or dtype, or a non-finite dark.
+            Wrong shape or dtype of the frame or the dark.
         """
         return self._integrate(frame, self._prepare_dark(dark))
 
