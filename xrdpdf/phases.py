@@ -88,6 +88,7 @@ __all__ = [
     "chebyshev_background",
     "load_resolution",
     "peak_widths",
+    "scherrer_size_definition",
     "powder_pattern",
 ]
 
@@ -1217,6 +1218,22 @@ def peak_widths(
     if size_A is not None:
         gl = gl + 2.0 * np.pi * k_scherrer / size_A
     return tch_fwhm_eta(np.broadcast_to(inst_gauss_q, q.shape), np.broadcast_to(gl, q.shape))
+
+
+def scherrer_size_definition(k_scherrer: float) -> str:
+    """Which crystallite size a Scherrer constant K (used with the FWHM) gives, for spheres.
+
+    K = 1.107 → sphere diameter D; K ≈ 0.89–0.9 → V^⅓ (cube root of the volume,
+    0.806 D); K = 0.83 → volume-weighted column length ⟨L⟩_vol = ¾D
+    (ALGORITHMS.md §5; Langford & Wilson 1978, J. Appl. Cryst. 11, 102).
+    """
+    if abs(k_scherrer - 1.107) < 0.02:
+        return "D (sphere diameter; K = 1.107 with the FWHM)"
+    if abs(k_scherrer - 0.9) < 0.02 or abs(k_scherrer - 0.892) < 0.02:
+        return "V^(1/3) (cube root of the crystallite volume; K = 0.89-0.9 with the FWHM)"
+    if abs(k_scherrer - 0.83) < 0.02:
+        return "<L>_vol (volume-weighted column length = 3D/4; K = 0.83 with the FWHM)"
+    return f"Scherrer length L = 2*pi*K/FWHM_Q with K = {k_scherrer:g}"
 
 
 def _per_phase(value, n: int, what: str) -> list:

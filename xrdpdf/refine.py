@@ -82,6 +82,7 @@ from .phases import (
     pv_sum,
     q_from_cell,
     reflection_intensities,
+    scherrer_size_definition,
     tch_fwhm_eta,
     tch_split,
 )
@@ -284,15 +285,7 @@ class RefinementResult:
         )
 
 
-def size_definition(k_scherrer: float) -> str:
-    """Which crystallite size a Scherrer constant K (FWHM) gives, for spheres."""
-    if abs(k_scherrer - 1.107) < 0.02:
-        return "D (sphere diameter; K = 1.107 with the FWHM)"
-    if abs(k_scherrer - 0.9) < 0.02 or abs(k_scherrer - 0.892) < 0.02:
-        return "V^(1/3) (cube root of the crystallite volume; K ≈ 0.89-0.9 with the FWHM)"
-    if abs(k_scherrer - 0.83) < 0.02:
-        return "<L>_vol (volume-weighted column length = 3D/4; K = 0.83 with the FWHM)"
-    return f"Scherrer length L = 2πK/FWHM_Q with K = {k_scherrer:g}"
+size_definition = scherrer_size_definition
 
 
 # -------------------------------------------------------------------------- model

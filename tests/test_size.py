@@ -1,0 +1,126 @@
+"""Tests of xrdpdf.size (Scherrer, Williamson–Hall) on simulated Voigt peaks.
+
+Truth: each simulated peak is a true Voigt (scipy.special.voigt_profile) whose
+Lorentzian FWHM is 2πK/L + 2εQ and whose Gaussian FWHM is the instrument's, so
+L and ε are known; the code under test fits pseudo-Voigts and deconvolves by TCH.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import voigt_profile
+
+from xrdpdf.errors import InputError
+from xrdpdf.pattern import Pattern
+from xrdpdf.size import deconvolve_width, scherrer
+
+A = 4.18
+HKL = [(1, 1, 1), (2, 0, 0), (2, 2, 0), (3, 1, 1), (2, 2, 2), (4, 0, 0)]
+AREAS = [0.55, 1.0, 0.75, 0.25, 0.2, 0.12]
+INST = 0.03  # Gaussian instrument FWHM, Å⁻¹
+
+
+def _sim(size_A, strain=0.0, k=0.9, inst=INST, seed=0, qmax=7.0):
+    q = np.linspace(1.8, qmax, 3000)
+    y = 200.0 + 10.0 * q
+    qs = [2 * np.pi * np.sqrt(h * h + kk * kk + l * l) / A for h, kk, l in HKL]
+    for q0, ar in zip(qs, AREAS, strict=True):
+        gam = (2 * np.pi * k / size_A + 2 * strain * q0) / 2  # Lorentzian HWHM
+        sig = inst / (2 * np.sqrt(2 * np.log(2)))
+        y += 4e3 * ar * voigt_profile(q - q0, sig, gam)
+    rng = np.random.default_rng(seed)
+    yn = rng.poisson(y).astype(float)
+    return Pattern(q, yn, "q_A^-1", 0.1173, np.sqrt(yn)), np.array(qs)
+
+
+@pytest.mark.parametrize("size", [30.0, 60.0, 100.0])
+def test_scherrer_sizes(size):
+    pat, qs = _sim(size)
+    res = scherrer(pat, peaks=list(qs), inst_fwhm_invA=INST)
+    # acceptance: Scherrer size within 10 % for 3–10 nm (pV fit of a Voigt: ~1 %)
+    assert abs(res.size_A / size - 1) < 0.10, (res.size_A, [p.size_A for p in res.peaks])
+    assert res.size_esd_A > 0 and "V^(1/3)" in res.size_definition
+    assert len(res.peaks) == len(qs)
+
+
+def test_auto_peaks():
+    pat, qs = _sim(60.0)
+    res = scherrer(pat, inst_fwhm_invA=INST)
+    found = np.array([p.q_invA for p in res.peaks])
+    # every found peak sits on a simulated one (within a tenth of its width)
+    assert all(np.min(np.abs(qs - f)) < 0.01 for f in found)
+    assert abs(res.size_A / 60.0 - 1) < 0.10
+
+
+def test_instrument_deconvolution_matters():
+    # negative control: ignoring a 0.03 Å⁻¹ instrument at L = 100 Å biases the size low
+    pat, qs = _sim(100.0)
+    with_inst = scherrer(pat, peaks=list(qs), inst_fwhm_invA=INST)
+    without = scherrer(pat, peaks=list(qs))
+    assert abs(with_inst.size_A / 100 - 1) < 0.10
+    assert without.size_A < 0.85 * 100
+
+
+def test_deconvolve_rule():
+    # pure Gaussians subtract in quadrature, pure Lorentzians linearly
+    assert abs(deconvolve_width(0.05, 0.0, 0.03, 0.0) - 0.04) < 1e-9
+    assert abs(deconvolve_width(0.05, 1.0, 0.03, 1.0) - 0.02) < 1e-9
+    assert np.isnan(deconvolve_width(0.02, 0.0, 0.03, 0.0))
+
+
+def test_k_changes_definition():
+    pat, qs = _sim(60.0, k=1.107)
+    res = scherrer(pat, peaks=list(qs), k_scherrer=1.107, inst_fwhm_invA=INST)
+    assert res.size_definition.startswith("D ")
+    assert abs(res.size_A / 60.0 - 1) < 0.10
+
+
+def test_williamson_hall():
+    pat, qs = _sim(150.0, strain=2e-3, qmax=9.0)
+    res = scherrer(pat, peaks=list(qs), inst_fwhm_invA=INST)
+    # six peaks over Q 2.6–6: intercept/slope to ~10–20 % at these counts
+    assert abs(res.wh_strain / 2e-3 - 1) < 0.25, res.wh_strain
+    assert abs(res.wh_size_A / 150 - 1) < 0.25, res.wh_size_A
+    # negative control: the Scherrer mean ignores strain and comes out smaller
+    assert res.size_A < 0.8 * 150
+
+
+def test_no_peaks():
+    rng = np.random.default_rng(2)
+    q = np.linspace(1, 8, 1000)
+    y = rng.poisson(500.0, q.size).astype(float)
+    with pytest.raises(InputError, match="no peaks"):
+        scherrer(Pattern(q, y, "q_A^-1", None, np.sqrt(y)))
+    with pytest.raises(InputError, match="outside"):
+        scherrer(Pattern(q, y, "q_A^-1", None, np.sqrt(y)), peaks=[20.0])
+
+
+def test_cli_size(tmp_path, capsys):
+    from xrdpdf.cli import _main
+    from xrdpdf.io import write_pattern
+
+    pat, qs = _sim(60.0)
+    f = write_pattern(pat, tmp_path / "p.xye")
+    arg = ",".join(f"{v:.4f}" for v in qs)
+    rc = _main(["size", str(f), "--peaks", arg, "--inst-fwhm", str(INST), "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0 and abs(d["size_A"] / 60 - 1) < 0.1
+    assert "size_esd_A" in d and len(d["peaks"]) == 6
+    rc = _main(["size", str(tmp_path / "none.xye")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("xrdpdf: error:") and len(err.strip().splitlines()) == 1
+    exe = Path(sys.executable).parent / "xrdpdf"
+    out = subprocess.run(
+        [str(exe), "size", str(f), "--inst-fwhm", str(INST), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert abs(json.loads(out.stdout)["size_A"] / 60 - 1) < 0.1
