@@ -166,6 +166,7 @@ def simulate_image(
     hot_fraction: float = 0.0,
     hot_value: float = 65535.0,
     seed: int | None = 0,
+    defect_seed: int | None = None,
 ) -> SimulatedImage:
     r"""Simulate a detector frame from a 1-D pattern I(Q) and a pyFAI geometry.
 
@@ -196,7 +197,11 @@ def simulate_image(
     dead_fraction, hot_fraction : float
         Fractions of pixels that read 0, or ``hot_value``.
     seed : int or None
-        Seed of the random generator (noise, dead and hot pixels).
+        Seed of the random generator of the noise.
+    defect_seed : int or None
+        Seed of the dead/hot pixel map (default ``seed``); the map depends on it
+        and the shape only, so frames with the same ``defect_seed`` share their
+        bad pixels, as frames of one detector do.
 
     Returns
     -------
@@ -229,6 +234,9 @@ def simulate_image(
         raise InputError("dark counts and read noise must be ≥ 0")
     shape = _shape(ai, shape)
     rng = np.random.default_rng(seed)
+    defect_rng = np.random.default_rng(
+        np.random.SeedSequence(seed if defect_seed is None else defect_seed).spawn(1)[0]
+    )
     q = np.asarray(ai.array_from_unit(shape, "center", units.Q_A, scale=True), dtype=float)
     y = np.interp(q, pattern.x, pattern.y, left=0.0, right=0.0)
     if np.any(pattern.y < 0):
@@ -258,7 +266,7 @@ def simulate_image(
     hot = np.zeros(shape, bool)
     n = shape[0] * shape[1]
     if dead_fraction > 0 or hot_fraction > 0:
-        picks = rng.permutation(n)
+        picks = defect_rng.permutation(n)
         nd, nh = int(round(dead_fraction * n)), int(round(hot_fraction * n))
         dead.flat[picks[:nd]] = True
         hot.flat[picks[nd : nd + nh]] = True
@@ -274,35 +282,78 @@ def simulate_pattern(
     qmax_invA: float = 25.0,
     npt: int = 5000,
     wavelength_A: float | None = None,
+    fwhm_invA: float = 0.05,
+    eta: float = 0.3,
+    size_A: float | None = None,
+    strain: float = 0.0,
+    peak_max: float = 100.0,
+    background: float = 5.0,
     **kwargs: Any,
 ) -> Pattern:
-    """Powder pattern I(Q) of a crystalline phase (name, CIF path or phase object).
+    r"""Powder pattern I(Q) of a crystalline phase, for image simulation and demos.
 
     Parameters
     ----------
-    phase : str or object
-        A built-in phase name (``"CeO2"``, ``"anatase"``, ``"NaTiO2"``, ``"Ni"``),
-        a CIF path, or a phase from :func:`xrdpdf.phases.get_phase`.
+    phase : str or Phase
+        A built-in phase name (``"CeO2"``, ``"anatase"``, ``"NaTiO2"``, ``"Ni"``, ...),
+        a CIF path, or a :class:`xrdpdf.phases.Phase`.
     qmin_invA, qmax_invA : float
         Q range (Å⁻¹).
     npt : int
-        Number of points.
+        Number of points of the regular Q grid.
     wavelength_A : float, optional
-        Stored with the pattern.
+        Stored with the pattern (I(Q) itself does not depend on it).
+    fwhm_invA, eta : float
+        Instrument pseudo-Voigt FWHM (Å⁻¹) and Lorentzian fraction.
+    size_A, strain : float, optional
+        Scherrer size (Å) and microstrain, as in :func:`xrdpdf.phases.powder_pattern`.
+    peak_max : float
+        The strongest point of the Bragg part is scaled to this value (``<= 0``:
+        keep the absolute scale of ``powder_pattern``).
+    background : float
+        Constant added everywhere (diffuse and air scattering stand-in).
     **kwargs
-        Passed to the phase module's powder-pattern function (peak width,
-        crystallite size, ...).
+        Passed on to :func:`xrdpdf.phases.powder_pattern`.
 
     Returns
     -------
     Pattern
-        I(Q) on a regular Q grid.
+        I(Q) on a regular Q grid; metadata names the phase and the settings.
+
+    Notes
+    -----
+    The area of a reflection group in Q is :math:`S\,m|F|^2/(V^2Q^2)`
+    (Debye–Scherrer geometry, polarisation removed, as after integration);
+    see :mod:`xrdpdf.phases`.
     """
     from . import phases
 
     if not 0 <= qmin_invA < qmax_invA:
-        raise InputError(f"need 0 ≤ qmin < qmax, got {qmin_invA}, {qmax_invA}")
-    if isinstance(phase, str):
-        phase = phases.get_phase(phase)
+        raise InputError(f"need 0 ≤ qmin < qmax (Å⁻¹), got {qmin_invA}, {qmax_invA}")
+    if int(npt) < 2:
+        raise InputError(f"npt must be ≥ 2, got {npt}")
+    if background < 0:
+        raise InputError(f"background must be ≥ 0, got {background}")
+    ph = phases.get_phase(phase)
     q = np.linspace(qmin_invA, qmax_invA, int(npt))
-    return phases.powder_pattern(phase, q, wavelength_A=wavelength_A, **kwargs)
+    y = np.asarray(
+        phases.powder_pattern(
+            ph, q, unit=units.Q_A, fwhm_inst=fwhm_invA, eta_inst=eta, size_A=size_A,
+            strain=strain, **kwargs,
+        ),
+        dtype=float,
+    )
+    if peak_max > 0 and y.max() > 0:
+        y = y * (peak_max / y.max())
+    name = getattr(ph, "name", None) or str(phase)
+    md = {
+        "source": f"simulated:{name}",
+        "phase": name,
+        "fwhm_invA": fwhm_invA,
+        "eta": eta,
+        "size_A": size_A,
+        "strain": strain,
+        "background": background,
+    }
+    return Pattern(q, y + background, units.Q_A, wavelength_A,
+                   metadata={k: v for k, v in md.items() if v is not None})
