@@ -671,7 +671,6 @@ def refine(
             groups["lattice+zero"].append(pre + k)
         w0 = 2 * math.pi * k_scherrer / float(s0)
         params.add(pre + "width", value=w0, min=1e-5, max=5.0, vary=False)
-        params.add(pre + "size", expr=f"2*pi*{k_scherrer!r}/{pre}width")
         if refine_size:
             groups["profile"].append(pre + "width")
         params.add(pre + "strain", value=0.0, min=0.0, max=0.05, vary=False)
@@ -1036,7 +1035,10 @@ def _phase_results(model: _Model, params, x, y, y_calc, y_bkg, wf, wf_esd) -> li
             biso_A2={s.label: biso[s.symbol] for s in pm.phase.sites},
         )
         refined = refined.with_cell(**{k: v[pre + k] for k in pm.free_cell})
-        size_par = params[pre + "size"]
+        wpar = params[pre + "width"]
+        size_val = 2 * math.pi * model.k / wpar.value  # L = 2πK/Γ_L,size
+        w_e = _esd(wpar)
+        size_e = None if w_e is None else size_val * w_e / wpar.value
         size_free = params[pre + "width"].vary
         strain_free = params[pre + "strain"].vary
         # ticks: first line only (Kα1), positions in x unit
@@ -1055,8 +1057,8 @@ def _phase_results(model: _Model, params, x, y, y_calc, y_bkg, wf, wf_esd) -> li
                 cell=cell_vals,
                 a_A=float(cell[0]),
                 a_esd_A=cell_vals.get("a", (0, None))[1],
-                size_A=float(size_par.value) if size_free else None,
-                size_esd_A=_esd(size_par) if size_free else None,
+                size_A=float(size_val) if size_free else None,
+                size_esd_A=size_e if size_free else None,
                 strain=float(v[pre + "strain"]) if strain_free else None,
                 strain_esd=_esd(params[pre + "strain"]) if strain_free else None,
                 scale=float(v[pre + "scale"]),
