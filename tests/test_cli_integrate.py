@@ -204,19 +204,14 @@ def test_installed_script(setup, tmp_path):
     d, poni, _, _ = setup
     exe = Path(sys.executable).parent / "xrdpdf"
     env = {**os.environ, "XRDPDF_CACHE": str(tmp_path / "cache")}
+    missing = tmp_path / "nope.tif"
     proc = subprocess.run(
-        [str(exe), "integrate", str(d / "a.tif"), "--poni", str(poni), "--npt", "150",
-         "-o", str(tmp_path), "--json"],
+        [str(exe), "integrate", str(d / "a.tif"), str(missing), "--poni", str(poni),
+         "--npt", "150", "-o", str(tmp_path / "out"), "--json"],
         capture_output=True, text=True, timeout=120, env=env,
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, proc.stderr  # one of two images worked
     summary = json.loads(proc.stdout)
     assert summary["schema_version"] == 1
     assert Path(summary["written"][0]["path"]).is_file()
-    proc = subprocess.run(
-        [str(exe), "integrate", str(tmp_path / "nope.tif"), "--poni", str(poni),
-         "-o", str(tmp_path / "x")], capture_output=True, text=True, timeout=120,
-        env=env,
-    )
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == f"xrdpdf: error: {tmp_path / 'nope.tif'}: image file not found"
+    assert proc.stderr.strip() == f"xrdpdf: error: {missing}: image file not found"

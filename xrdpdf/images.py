@@ -107,7 +107,7 @@ class BadInput:
 
 # ----------------------------------------------------------------- helpers
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def _quiet(catch_warnings: bool = False) -> Iterator[None]:
     """Silence third-party reader chatter (logging, warnings) during a read.
 
     tifffile, fabio and PIL log or warn about the very corruptions that we turn
@@ -123,8 +123,11 @@ def _quiet() -> Iterator[None]:
                 lg.setLevel(logging.CRITICAL + 1)
         _quiet_depth += 1
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        if catch_warnings:  # not thread-safe: only around fabio (PIL warns on bad TIFFs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
+        else:
             yield
     finally:
         with _quiet_lock:
@@ -194,7 +197,7 @@ class _Reader:
     def __enter__(self) -> _Reader:
         _check_file(self.path, self.what)
         try:
-            with _quiet():
+            with _quiet(catch_warnings=self.kind == "fabio"):
                 self._open()
         except InputError:
             self.close()
@@ -288,7 +291,7 @@ class _Reader:
         if not 0 <= index < self.nframes:
             raise InputError(f"{self.path}: frame {index} out of range 0…{self.nframes - 1}")
         try:
-            with _quiet():
+            with _quiet(catch_warnings=self.kind == "fabio"):
                 arr = self._read(index)
         except InputError:
             raise
