@@ -52,8 +52,9 @@ def test_matches_pdfgetx3_without_rescaling(ni, name):
     m = (ref.x >= 1.0) & (ref.x <= 60.0)
     g, gref = res.gr.y[m], ref.y[m]
     # Acceptance: Rw <= 0.02 without rescaling.  Measured 0.0012-0.0020; the rest is
-    # PDFgetX3's own form-factor table and print rounding, so 0.005 guards regressions.
-    assert _rw(g, gref) < 0.005
+    # PDFgetX3's own form-factor table and print rounding; 0.004 (2x) catches e.g. a
+    # trapezoid instead of rectangle rule (lownoise: 0.0049).
+    assert _rw(g, gref) < 0.004
     # the one least-squares scale is within 0.1 % of 1 (measured 0.9993-0.9994)
     scale = float(g @ gref / (g @ g))
     assert abs(scale - 1.0) < 2e-3
@@ -232,7 +233,7 @@ def test_cli_pdf_json_and_outputs(tmp_path, capsys):
     gr = read_pattern(out)
     ref = read_pattern(DATA / "Ni-hires.gr")
     m = (ref.x >= 1) & (ref.x <= 60)
-    assert _rw(gr.y[m], ref.y[m]) < 0.005  # same tolerance as the API test
+    assert _rw(gr.y[m], ref.y[m]) < 0.004  # same tolerance as the API test
     text = out.read_text()
     for key in ("composition = Ni", "rpoly = 0.9", "qmaxinst = 29.0", "bgscale = 0.4",
                 "#### start data"):
@@ -283,3 +284,35 @@ def test_cli_installed_script(tmp_path):
     helptext = subprocess.run([str(XRDPDF), "pdf", "--help"], capture_output=True, text=True,
                               timeout=60).stdout
     assert "Example:" in helptext
+
+
+def test_figures(ni, tmp_path):
+    from xrdpdf.plot import save_figure
+    from xrdpdf.plot.pdf import plot_gr_comparison, plot_pdf
+
+    sample, kapton = ni
+    res = transform(sample, PdfConfig("Ni", qmin_invA=0.85, qmax_invA=25, qmaxinst_invA=29,
+                                      bkg_scale=0.4, rmax_A=60), kapton)
+    ref = read_pattern(DATA / "Ni-hires.gr")
+    p1 = save_figure(plot_pdf(res, title="Ni"), tmp_path / "pdf.png")
+    p2 = save_figure(plot_gr_comparison(res.gr.x, res.gr.y, ref.x, ref.y, rw=0.001),
+                     tmp_path / "cmp.png")
+    assert p1.stat().st_size > 1000 and p2.stat().st_size > 1000
+
+
+def test_cli_xtype_applies_to_headerless_background_only(tmp_path, capsys):
+    """A headerless 2θ sample with --xtype tth and a Q-header (SrXgui) background."""
+    sample = read_pattern(DATA / "Ni.chi").crop(0.5, 29.0)
+    wl = 0.1835957
+    tth = sample.replace(wavelength_A=wl).to_tth()
+    f = tmp_path / "ni_tth.xy"
+    np.savetxt(f, np.c_[tth.x, tth.y])
+    out = tmp_path / "n.gr"
+    args = ["pdf", str(f), "--composition", "Ni", "--xtype", "tth", "--wavelength", str(wl),
+            "--bkg", str(DATA / "kapton.chi"), "--bkg-scale", "0.4", "--qmin", "0.85",
+            "--qmax", "25", "-o", str(out), "--rmax", "10", "--json"]
+    assert _main(args) == 0
+    js = json.loads(capsys.readouterr().out)
+    assert js["bkg_scale"] == 0.4
+    hdr = out.read_text()
+    assert "dataformat = twotheta" in hdr

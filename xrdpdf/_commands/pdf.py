@@ -90,7 +90,13 @@ def register(app: typer.Typer) -> None:
         sample = read_pattern(pattern, xtype=xt, wavelength_A=wavelength)
         background = None
         if bkg is not None:
-            background = read_pattern(bkg, xtype=xt, wavelength_A=wavelength)
+            # --xtype applies to the background too, unless its own header states the axis
+            try:
+                background = read_pattern(bkg, wavelength_A=wavelength)
+            except InputError:
+                if xt is None:
+                    raise
+                background = read_pattern(bkg, xtype=xt, wavelength_A=wavelength)
         bscale = _float_or_auto(bkg_scale, "--bkg-scale")
         config = PdfConfig(
             composition=composition, qmin_invA=qmin, qmax_invA=_float_or_auto(qmax, "--qmax"),
