@@ -231,6 +231,50 @@ def test_live_folder_restart(geo, tmp_path, capsys):
     assert len(rows_of(out)) == 6
 
 
+def test_growing_stack_waits_for_stability(geo, tmp_path):
+    """A stack that stays readable while frames are appended is reduced once, whole."""
+    d, poni, frames = geo
+    incoming, out = tmp_path / "in", tmp_path / "out"
+    incoming.mkdir()
+    results: queue.Queue = queue.Queue()
+    watcher = Watcher(
+        incoming, ImageReducer(poni, out, settings=IntegrationSettings(npt=NPT)),
+        stable_s=0.6, on_result=lambda src, rows: results.put((Path(src).name, rows)),
+    )
+    thread = threading.Thread(target=watcher.run, kwargs={"handle_signals": False})
+    thread.start()
+    try:
+        for i in range(4):  # each step leaves a valid TIFF of i + 1 pages
+            tifffile.imwrite(incoming / "g.tif", frames[i % 3], append=True, metadata=None)
+            time.sleep(0.1)  # well below stable_s
+        name, rows = results.get(timeout=30)
+        time.sleep(1.0)
+    finally:
+        watcher.stop()
+        thread.join(timeout=30)
+    assert name == "g.tif" and results.empty()
+    assert [r["name"] for r in rows] == [f"g_f{i:04d}" for i in range(4)]
+    assert all(r["error"] == "" for r in rows)
+
+
+def test_ctrl_c_stops_cleanly(geo, tmp_path):
+    """SIGINT in the main thread ends run() normally; the previous handler comes back."""
+    d, poni, frames = geo
+    incoming = tmp_path / "in"
+    incoming.mkdir()
+    tifffile.imwrite(incoming / "a.tif", frames[0])
+    watcher = Watcher(incoming, ImageReducer(poni, tmp_path / "out",
+                                             settings=IntegrationSettings(npt=NPT)),
+                      stable_s=0.1, on_result=lambda src, rows: timer.start())
+    before = signal.getsignal(signal.SIGINT)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    res = watcher.run(handle_signals=True)  # returns only through the signal
+    timer.join()
+    assert res.stopped and len(res.processed) == 1
+    assert signal.getsignal(signal.SIGINT) is before
+    assert leftovers(tmp_path / "out") == []
+
+
 def test_interrupted_attempt_is_redone(geo, tmp_path):
     """Outputs of an attempt killed half-way may be replaced by the next run."""
     d, poni, frames = geo

@@ -451,15 +451,22 @@ class WatchState:
         return [row for entry in self.files.values() for row in entry.get("rows", [])]
 
     def _save(self) -> None:
-        io.write_json(
-            {
-                "schema_version": _STATE_SCHEMA,
-                "files": {**self.files, **self._pending},
-                "reclaimable": sorted(self.reclaimable),
-            },
-            self.path,
-            overwrite=True,
+        state = {
+            "schema_version": _STATE_SCHEMA,
+            "files": {**self.files, **self._pending},
+            "reclaimable": sorted(self.reclaimable),
+        }
+        # one entry per line, compact (json's C encoder): fast also with 10⁴ files
+        lines = ",\n".join(
+            f"{json.dumps(k, ensure_ascii=False)}: {json.dumps(v, ensure_ascii=False)}"
+            for k, v in state["files"].items()
         )
+        text = (
+            f'{{"schema_version": {_STATE_SCHEMA},\n'
+            f'"reclaimable": {json.dumps(state["reclaimable"], ensure_ascii=False)},\n'
+            f'"files": {{\n{lines}\n}}}}\n'
+        )
+        io.write_text(text, self.path, overwrite=True)
 
     def write_summary(self) -> Path:
         """Rewrite ``summary.csv`` (atomically) from the state."""
