@@ -104,6 +104,38 @@ def test_matches_pyfai(ai, images, unit, corrections, tmp_path):
     assert_same(res, *si.integrate(images["frame"], dark))
 
 
+@pytest.mark.parametrize(
+    ("npt", "width", "overflow"),
+    [(400, 4, False), (800, 4, True), (1000, 8, False), (3000, 8, True)],
+)
+def test_operator_layouts_match_pyfai(ai, images, npt, width, overflow):
+    # Finer bins make each pixel span more bins: the operator switches from 4 to 8
+    # coefficients per pixel and puts the rest in its overflow list.  Every layout,
+    # with NaN pixels and a dark, must still give pyFAI's numbers.
+    si = SparseIntegrator.from_pyfai(
+        ai, SHAPE, npt, "q_A^-1", mask=images["mask"], polarization_factor=0.99, cache_dir=False
+    )
+    assert si._op.pad.shape[1] == width
+    assert (si._op.ov_pix.size > 0) == overflow
+    bad = corrupted(images["frame"])
+    res = ai.integrate1d(
+        bad,
+        npt,
+        unit="q_A^-1",
+        method=METHOD,
+        error_model="poisson",
+        polarization_factor=0.99,
+        mask=images["mask"] | (bad < 0),
+        dark=images["dark"],
+    )
+    radial, intensity, sigma = si.integrate(bad, images["dark"])
+    np.testing.assert_array_equal(radial, res.radial)
+    ok = res.count > 0
+    np.testing.assert_allclose(intensity[ok], res.intensity[ok], rtol=RTOL_I)
+    np.testing.assert_allclose(sigma[ok], res.sigma[ok], rtol=RTOL_SIGMA)
+    np.testing.assert_array_equal(intensity[~ok], 0.0)
+
+
 def test_uniform_scatterer_gives_constant(ai, images):
     # Independent closed form: counts k·flat·Ω·P in every pixel integrate to I = k in
     # every bin (ratio of sums), whatever the coefficients.  Round-off only (float32 norm).

@@ -43,6 +43,7 @@ __all__ = ["SparseIntegrator", "default_cache_dir"]
 _CACHE_FORMAT = 1
 _METHOD = ("bbox", "csr", "cython")
 _UNITS = ("q_A^-1", "2th_deg")
+_BLOCKS_PER_THREAD = 32
 
 
 def default_cache_dir() -> Path:
@@ -73,6 +74,26 @@ def _valid(x, mask_negative, check_dummy, dummy, delta_dummy):  # pragma: no cov
     return True
 
 
+@numba.njit(inline="always", nogil=True)
+def _add4(a_s, a_v, pad, j, col, b0, y, xv):  # pragma: no cover - jit
+    # four coefficients of pixel j from column `col` (a literal: the loop unrolls)
+    for u in range(4):
+        c = np.float64(pad[j, col + u])
+        b = b0 + col + u
+        a_s[b] += c * y
+        a_v[b] += c * c * xv
+
+
+@numba.njit(inline="always", nogil=True)
+def _remove4(a_n, a_c, pad, j, col, b0, nj):  # pragma: no cover - jit
+    for u in range(4):
+        c = np.float64(pad[j, col + u])
+        if c != 0.0:
+            b = b0 + col + u
+            a_n[b] += c * nj
+            a_c[b] += 1.0
+
+
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _scatter_kernel(
     pad,
@@ -98,21 +119,23 @@ def _scatter_kernel(
     """One pass over the frame: Σc·(raw−dark) and Σc²·max(raw, 1) per bin.
 
     Pixel *j* adds to bins ``first[j] + u`` with coefficients ``pad[j, u]`` (zero
-    padded to a width that is a multiple of 4, so the inner loop has a fixed trip count
-    and unrolls), plus the rare extra ``(ov_pix, ov_bin, ov_coef)`` entries of pixels
-    that touch more bins.  Thread *t* takes the pixels ``pix_bounds[t]:pix_bounds[t+1]``
-    and accumulates into its own row of the ``acc_*`` arrays.  An invalid pixel adds
+    padded to a width of 4 or 8, so the inner loops have fixed trip counts and
+    unroll), plus the rare extra ``(ov_pix, ov_bin, ov_coef)`` entries of pixels
+    that touch more bins.  The pixels are cut into blocks ``pix_bounds[k]:pix_bounds[k+1]``
+    that the threads take as they become free (run it with a parallel chunk size of 1),
+    each thread adding into its own row of the ``acc_*`` arrays.  An invalid pixel adds
     nothing to the sums; its c·norm goes to ``acc_rnorm`` and its non-zero
     coefficient count to ``acc_rcount`` instead.
     """
-    nthread = pix_bounds.shape[0] - 1
-    ngroup = pad.shape[1] // 4
-    for t in numba.prange(nthread):
+    nblock = pix_bounds.shape[0] - 1
+    wide = pad.shape[1] == 8
+    for blk in numba.prange(nblock):
+        t = numba.get_thread_id()
         a_s = acc_sig[t]
         a_v = acc_var[t]
         a_n = acc_rnorm[t]
         a_c = acc_rcount[t]
-        for j in range(pix_bounds[t], pix_bounds[t + 1]):
+        for j in range(pix_bounds[blk], pix_bounds[blk + 1]):
             x = np.float64(frame[j])
             b0 = np.int64(first[j])
             ok = _valid(x, mask_negative, check_dummy, dummy, delta_dummy)
@@ -123,22 +146,15 @@ def _scatter_kernel(
                 y = x - d
             if ok:
                 xv = max(x, 1.0)
-                for g in range(ngroup):
-                    for u in range(4):
-                        c = np.float64(pad[j, 4 * g + u])
-                        b = b0 + 4 * g + u
-                        a_s[b] += c * y
-                        a_v[b] += c * c * xv
+                _add4(a_s, a_v, pad, j, 0, b0, y, xv)
+                if wide:
+                    _add4(a_s, a_v, pad, j, 4, b0, y, xv)
             else:
                 nj = np.float64(pixel_norm[j])
-                for g in range(ngroup):
-                    for u in range(4):
-                        c = np.float64(pad[j, 4 * g + u])
-                        if c != 0.0:
-                            b = b0 + 4 * g + u
-                            a_n[b] += c * nj
-                            a_c[b] += 1.0
-        for e in range(ov_bounds[t], ov_bounds[t + 1]):
+                _remove4(a_n, a_c, pad, j, 0, b0, nj)
+                if wide:
+                    _remove4(a_n, a_c, pad, j, 4, b0, nj)
+        for e in range(ov_bounds[blk], ov_bounds[blk + 1]):
             j = ov_pix[e]
             b = np.int64(ov_bin[e])
             c = np.float64(ov_coef[e])
@@ -335,10 +351,9 @@ def _build_operator(
     has = counts > 0
     first[has] = bins[col_ptr[:-1][has]]
     offset = bins - first[pix_of]  # position of each coefficient in its pixel's row
-    # Width: the smallest multiple of 4 that holds >= 95 % of the coefficients.
-    width = 4
-    while np.count_nonzero(offset >= width) > 0.05 * max(coef.size, 1):
-        width += 4
+    # Width 4, or 8 if more than 5 % of the coefficients would not fit in 4 (the rest
+    # go to the overflow list).
+    width = 4 if np.count_nonzero(offset >= 4) <= 0.05 * max(coef.size, 1) else 8
     inside = offset < width
     pad = np.zeros((npix, width), dtype=np.float32)
     pad[pix_of[inside], offset[inside]] = coef[inside]
@@ -371,8 +386,7 @@ def _load_cache(path: Path, npt: int, npix: int) -> _Operator | None:
     width = op.pad.shape[1] if op.pad.ndim == 2 else 0
     ok = (
         op.pad.shape == (npix, width)
-        and width % 4 == 0
-        and width > 0
+        and width in (4, 8)
         and op.pad.dtype == np.float32
         and op.first.shape == (npix,)
         and op.first.dtype in (np.uint16, np.int32)
@@ -687,32 +701,36 @@ class SparseIntegrator:
         op = self._op
         npt = self.npt
         npix = flat_frame.size
-        nthread = max(1, min(numba.get_num_threads(), npix))
-        pix_bounds = np.linspace(0, npix, nthread + 1).astype(np.int64)
+        nthread = numba.get_num_threads()
+        # Blocks of pixels handed to the threads dynamically: a thread slowed down by a
+        # busy machine (or by the reader thread) takes fewer blocks.
+        nblock = max(1, min(_BLOCKS_PER_THREAD * nthread, npix // 4096))
+        pix_bounds = np.linspace(0, npix, nblock + 1).astype(np.int64)
         ov_bounds = np.searchsorted(op.ov_pix, pix_bounds).astype(np.int64)
         nacc = npt + op.pad.shape[1]
         acc = np.zeros((4, nthread, nacc))
-        _scatter_kernel(
-            op.pad,
-            op.first,
-            op.ov_pix,
-            op.ov_bin,
-            op.ov_coef,
-            pix_bounds,
-            ov_bounds,
-            flat_frame,
-            self._no_dark if dark is None else dark,
-            dark is not None,
-            op.pixel_norm,
-            self.mask_negative,
-            check_dummy,
-            dummy,
-            delta,
-            acc[0],
-            acc[1],
-            acc[2],
-            acc[3],
-        )
+        with numba.parallel_chunksize(1):
+            _scatter_kernel(
+                op.pad,
+                op.first,
+                op.ov_pix,
+                op.ov_bin,
+                op.ov_coef,
+                pix_bounds,
+                ov_bounds,
+                flat_frame,
+                self._no_dark if dark is None else dark,
+                dark is not None,
+                op.pixel_norm,
+                self.mask_negative,
+                check_dummy,
+                dummy,
+                delta,
+                acc[0],
+                acc[1],
+                acc[2],
+                acc[3],
+            )
         sig, var, rnorm, rcount = acc[:, :, :npt].sum(axis=1)
         # A bin is empty (pyFAI: normalization == 0) when all its coefficients were
         # removed, which the count tells exactly; the norm difference could be round-off.
