@@ -275,6 +275,30 @@ def test_ctrl_c_stops_cleanly(geo, tmp_path):
     assert leftovers(tmp_path / "out") == []
 
 
+class _Buggy(ImageReducer):
+    """A reducer with a bug on one file (after writing its first output)."""
+
+    def reduce(self, path, **kw):
+        if Path(path).name == "boom.h5":
+            super().reduce(path, stopped=lambda: len(kw["written"]) >= 1, written=kw["written"])
+            raise RuntimeError("simulated bug")
+        return super().reduce(path, **kw)
+
+
+def test_internal_error_is_recorded_and_watch_goes_on(geo, tmp_path):
+    d, poni, frames = geo
+    incoming, out = tmp_path / "in", tmp_path / "out"
+    incoming.mkdir()
+    images.write_image(np.stack(frames), incoming / "boom.h5")
+    tifffile.imwrite(incoming / "z.tif", frames[0])
+    reducer = _Buggy(poni, out, settings=IntegrationSettings(npt=NPT))
+    res = Watcher(incoming, reducer, stable_s=0.05).run(once=True, handle_signals=False)
+    assert [Path(p["source"]).name for p in res.processed] == ["z.tif"]
+    assert "internal error (RuntimeError: simulated bug)" in res.failed[0]["error"]
+    assert sorted(p.name for p in out.glob("*.xye")) == ["z.xye"]  # no orphan output
+    assert [r["name"] for r in rows_of(out)] == ["boom", "z"]
+
+
 def test_interrupted_attempt_is_redone(geo, tmp_path):
     """Outputs of an attempt killed half-way may be replaced by the next run."""
     d, poni, frames = geo

@@ -130,6 +130,16 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+def _row(name: str, path: Path, frame: int | None, **kw: Any) -> dict[str, Any]:
+    """A summary row (keys :data:`SUMMARY_COLUMNS`), stamped now."""
+    row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS, "")
+    row.update(name=name, source=str(path), frame="" if frame is None else frame)
+    row["processed_at"] = _now()
+    for k, v in kw.items():
+        row[k] = "" if v is None else (_one_line(v) if k == "error" else v)
+    return row
+
+
 # ------------------------------------------------------------------ reducer
 class ImageReducer:
     """Reduce one image file to ``OUTDIR/STEM.xye`` (and ``STEM.gr``), as ``xrdpdf integrate``.
@@ -291,7 +301,7 @@ class ImageReducer:
         try:
             integ = self.integrator(path)
         except InputError as exc:
-            return [self._row(path.stem, path, None, error=str(exc))]
+            return [_row(path.stem, path, None, error=str(exc))]
         frames = images.iter_many([path])
         results = integrate.integrate_frames(integ, frames)
         try:
@@ -300,20 +310,12 @@ class ImageReducer:
                     return None
                 name = images.frame_stem(res)
                 if not res.ok:
-                    rows.append(self._row(name, path, res.index, error=res.error))
+                    rows.append(_row(name, path, res.index, error=res.error))
                     continue
                 rows.append(self._write(name, path, res, refuse, written))
         finally:
             results.close()
         return rows
-
-    def _row(self, name: str, path: Path, frame: int | None, **kw: Any) -> dict[str, Any]:
-        row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS, "")
-        row.update(name=name, source=str(path), frame="" if frame is None else frame)
-        row["processed_at"] = _now()
-        for k, v in kw.items():
-            row[k] = "" if v is None else (_one_line(v) if k == "error" else v)
-        return row
 
     def _write(
         self,
@@ -327,22 +329,22 @@ class ImageReducer:
         for t in targets:
             reason = refuse(t) if t.exists() else None
             if reason:
-                return self._row(name, path, res.index, error=f"{t}: {reason}")
+                return _row(name, path, res.index, error=f"{t}: {reason}")
         xye = targets[0]
         try:
             io.write_pattern(res.pattern, xye, overwrite=True)
         except InputError as exc:
-            return self._row(name, path, res.index, error=str(exc))
+            return _row(name, path, res.index, error=str(exc))
         written.append(xye)
         if self.pdf_config is None:
-            return self._row(name, path, res.index, output=str(xye))
+            return _row(name, path, res.index, output=str(xye))
         gr = targets[1]
         try:
             self._pdf_step(res.pattern, gr)
         except InputError as exc:
-            return self._row(name, path, res.index, output=str(xye), error=f"PDF: {exc}")
+            return _row(name, path, res.index, output=str(xye), error=f"PDF: {exc}")
         written.append(gr)
-        return self._row(name, path, res.index, output=str(xye), gr=str(gr))
+        return _row(name, path, res.index, output=str(xye), gr=str(gr))
 
     def _pdf_step(self, pattern: Any, target: Path) -> Path:
         """The optional PDF step: I(Q) → G(r), written to ``target``."""
@@ -790,7 +792,7 @@ class Watcher:
                     continue
                 del pending[sp]
                 counted.add(key)
-                self._record(result, key, path, [self.reducer._row(path.stem, path, None,
+                self._record(result, key, path, [_row(path.stem, path, None,
                                                                    error=str(exc))])
                 continue
             sig2 = _signature(path)  # unchanged while we read it?
@@ -821,13 +823,16 @@ class Watcher:
         planned = [p for n in names for p in self.reducer.outputs_for(n)]
         self.state.begin(key, path, planned)
         written: list[Path] = []
-        rows = self.reducer.reduce(
-            path, refuse=self._refuse, stopped=lambda: self._stop, written=written
-        )
+        try:
+            rows = self.reducer.reduce(
+                path, refuse=self._refuse, stopped=lambda: self._stop, written=written
+            )
+        except Exception as exc:  # a bug must not stop the beamline: record it, go on
+            reason = f"internal error ({type(exc).__name__}: {_one_line(exc)}); please report"
+            _remove(written)
+            rows = [_row(path.stem, path, None, error=f"{path}: {reason}")]
         if rows is None:  # stopped: leave no partial result of this file
-            for p in written:
-                with contextlib.suppress(OSError):
-                    p.unlink()
+            _remove(written)
             self._log(f"{path.name}: interrupted; it will be reduced on the next start")
             return False
         self._record(result, key, path, rows)
@@ -859,6 +864,12 @@ def _signature(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return int(st.st_size), int(st.st_mtime_ns)
+
+
+def _remove(paths: Sequence[Path]) -> None:
+    for p in paths:
+        with contextlib.suppress(OSError):
+            p.unlink()
 
 
 def _never_replace(target: Path) -> str:

@@ -94,8 +94,9 @@ def register(app: typer.Typer) -> None:
         OUT/watch_state.json remembers what was done, so no image is reduced
         twice, also after a restart; OUT/summary.csv gets one row per pattern
         (name, source, output, error).  A bad file is reported and skipped.
-        Ctrl-C or SIGTERM stop cleanly; --once reduces what is there and exits.
-        Files named .* or *.part / *.tmp are ignored.
+        Ctrl-C or SIGTERM stop cleanly (exit 0); --once reduces what is there and
+        exits (2 if every new image failed).  An existing output is kept unless
+        --overwrite.  Files named .* or *.part / *.tmp are ignored.
 
         Example: xrdpdf watch /data/incoming --poni calib/11idc_default.poni -o reduced/ --pdf --composition TiO2
         """  # noqa: E501
