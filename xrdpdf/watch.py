@@ -61,6 +61,7 @@ from typing import Any
 
 from . import images, integrate, io
 from .errors import InputError
+from .pattern import Pattern
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -346,7 +347,7 @@ class ImageReducer:
         written.append(gr)
         return _row(name, path, res.index, output=str(xye), gr=str(gr))
 
-    def _pdf_step(self, pattern: Any, target: Path) -> Path:
+    def _pdf_step(self, pattern: Pattern, target: Path) -> Path:
         """The optional PDF step: I(Q) → G(r), written to ``target``."""
         from . import pdf
 
