@@ -1,4 +1,4 @@
-"""Headless detector calibration from a calibrant image, automatic masks, instrument resolution.
+r"""Headless detector calibration from a calibrant image, automatic masks, instrument resolution.
 
 A calibrant (CeO2, LaB6, Ni, Si, ...) image is turned into a pyFAI geometry without a GUI:
 
@@ -19,29 +19,30 @@ resolved calibrant peak with a pseudo-Voigt and stores the peak widths as a smoo
 
 Resolution file (JSON, ``schema = "xrdpdf.resolution/1"``)
 ----------------------------------------------------------
-::
+The keys ``model``, ``unit``, ``fwhm_coeffs``, ``eta_coeffs``, ``wavelength_A`` are those that
+:func:`xrdpdf.phases.load_resolution` reads (model ``"poly"``); the rest is provenance::
 
     {"schema": "xrdpdf.resolution/1",
-     "unit": "q_A^-1",
-     "wavelength_A": 0.1173,
-     "fwhm_model": "caglioti_q",  "fwhm_coeffs": [U, V, W],
-     "eta_model": "poly_q",       "eta_coeffs": [e0, e1],
+     "model": "poly", "unit": "q_A^-1", "wavelength_A": 0.1173,
+     "fwhm_coeffs": [c0, c1, c2],
+     "eta_coeffs": [e0, e1],
      "q_range_invA": [qmin, qmax],
      "integration_method": ["no", "histogram", "cython"],
      "calibrant": "CeO2",
      "peaks": [{"q_invA": ..., "fwhm_invA": ..., "eta": ..., "fwhm_err_invA": ...}, ...]}
 
-with, for Q in Å⁻¹,
+with, for Q in Å⁻¹ (coefficients low order first, as numpy ``polyval``),
 
 .. math::
 
-    \\mathrm{FWHM}(Q)^2 = U Q^2 + V Q + W \\quad [\\text{Å}^{-2}], \\qquad
-    \\eta(Q) = \\mathrm{clip}(e_0 + e_1 Q,\\ 0,\\ 1).
+    \mathrm{FWHM}(Q) = c_0 + c_1 Q + c_2 Q^2 \quad [\text{Å}^{-1}], \qquad
+    \eta(Q) = \mathrm{clip}(e_0 + e_1 Q,\ 0,\ 1).
 
-This is the Caglioti law [1]_ moved to Q: at the small angles of high-energy diffraction
-tan θ ≈ Qλ/4π and dQ = (2π/λ) cos θ d(2θ), so FWHM_Q² is a quadratic in Q.  η is the
-pseudo-Voigt Lorentzian fraction, pV = η L + (1 − η) G with a common FWHM.  Read it back with
-:func:`load_resolution`; outside ``q_range_invA`` the model is extrapolated.
+A quadratic is enough: the Caglioti law [1]_ FWHM_2θ² = U tan²θ + V tan θ + W, moved to Q at the
+small angles of high-energy diffraction (tan θ ≈ Qλ/4π, dQ = (2π/λ) cos θ d(2θ)), is a smooth,
+slowly varying function of Q.  η is the pseudo-Voigt Lorentzian fraction,
+pV = η L + (1 − η) G with a common FWHM.  Read it back with :func:`load_resolution` (or
+:func:`xrdpdf.phases.load_resolution`); outside ``q_range_invA`` the model is extrapolated.
 
 References
 ----------
@@ -83,7 +84,7 @@ __all__ = [
 ]
 
 RESOLUTION_SCHEMA = "xrdpdf.resolution/1"
-_FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+
 _log = logging.getLogger(__name__)
 
 
@@ -208,9 +209,10 @@ def auto_mask(
     edge_px : int
         Also mask this many pixels along each detector edge.
     beamstop : bool
-        Mask the beamstop and its arm: connected regions of at least 50 pixels whose smoothed
-        intensity is below 20 % of the image median (only for images with a positive median),
-        dilated by 3 pixels to cover the penumbra.
+        Mask the beamstop and its arm: connected regions of at least 50 pixels whose 5×5-mean
+        intensity is below 20 % of the image median (for a dark-subtracted image, with more
+        than 1 % negative pixels, also below the median − 5 robust σ of the 5×5 means; only
+        for images with a positive median), dilated by 3 pixels (penumbra).
 
     Returns
     -------
@@ -283,7 +285,11 @@ def _beamstop(img: np.ndarray) -> np.ndarray:
         return np.zeros(img.shape, bool)
     filled = np.where(valid, img, med)
     smooth = ndimage.uniform_filter(filled, size=5)
-    dark = (smooth < 0.2 * med) & valid
+    sv = smooth[valid]
+    spread = 1.4826 * float(np.median(np.abs(sv - np.median(sv))))
+    raw = np.mean(img[valid] < 0) < 0.01
+    level = 0.2 * med if raw else min(0.2 * med, med - 5.0 * spread)
+    dark = (smooth < level) & valid
     lab, n = ndimage.label(dark)
     if n == 0:
         return np.zeros(img.shape, bool)
@@ -716,6 +722,9 @@ def calibrate(
         detector.max_shape = img.shape
     pixel_m = float(math.sqrt(detector.pixel1 * detector.pixel2))
 
+    finite = img[np.isfinite(img)]
+    if finite.size == 0 or float(np.ptp(finite)) == 0.0:
+        raise CalibrationError("blank image: all pixels are equal or not finite")
     say("masking")
     det_mask = detector.mask
     if auto_masking:
@@ -786,7 +795,7 @@ def calibrate(
 
     # ---- refuse a bad result -------------------------------------------------------------
     expected, found, extra = _check_rings(ai, img, bad, cal)
-    if expected < 3 or found < max(3, math.ceil(0.8 * expected)) or extra > max(1, 0.2 * found):
+    if expected < 3 or found < max(3, math.ceil(0.8 * expected)) or extra > 1:
         raise CalibrationError(
             f"rings not found where predicted: {found} of {expected} resolvable {calibrant} "
             f"rings seen at the refined geometry, {extra} strong unexplained peak(s); "
@@ -945,48 +954,45 @@ class Resolution:
 
     Attributes
     ----------
-    fwhm_coeffs : (float, float, float)
-        U, V, W of FWHM(Q)² = U Q² + V Q + W (Å⁻² with Q in Å⁻¹).
-    eta_coeffs : (float, float)
-        e0, e1 of η(Q) = clip(e0 + e1 Q, 0, 1).
+    fwhm_coeffs : tuple of float
+        c0, c1, ... of FWHM(Q) = Σ c_k Q^k (Å⁻¹, Q in Å⁻¹).
+    eta_coeffs : tuple of float
+        e0, e1, ... of η(Q) = clip(Σ e_k Q^k, 0, 1).
     wavelength_A : float
     q_range_invA : (float, float)
         Q range of the fitted calibrant peaks.
     peaks : tuple of dict
-        The fitted peaks (``q_invA``, ``fwhm_invA``, ``eta``, ``fwhm_err_invA``).
+        The fitted peaks (``q_invA``, ``fwhm_invA``, ``eta``, ``fwhm_err_invA``, ``eta_err``).
     integration_method : tuple of str
     calibrant : str
     """
 
-    fwhm_coeffs: tuple[float, float, float]
-    eta_coeffs: tuple[float, float]
+    fwhm_coeffs: tuple[float, ...]
+    eta_coeffs: tuple[float, ...]
     wavelength_A: float
-    q_range_invA: tuple[float, float]
+    q_range_invA: tuple[float, float] = (0.0, float("inf"))
     peaks: tuple[dict, ...] = ()
     integration_method: tuple[str, ...] = ("no", "histogram", "cython")
     calibrant: str = ""
 
     def fwhm_invA(self, q: np.ndarray | float) -> np.ndarray:
-        """Instrumental FWHM (Å⁻¹) at Q (Å⁻¹)."""
+        """Instrumental FWHM (Å⁻¹) at Q (Å⁻¹); never below 0."""
         q = np.asarray(q, dtype=float)
-        u, v, w = self.fwhm_coeffs
-        return np.sqrt(np.clip(u * q * q + v * q + w, 1e-12, None))
+        return np.maximum(np.polynomial.polynomial.polyval(q, self.fwhm_coeffs), 0.0)
 
     def eta(self, q: np.ndarray | float) -> np.ndarray:
         """Lorentzian fraction η of the instrumental pseudo-Voigt at Q (Å⁻¹), in [0, 1]."""
         q = np.asarray(q, dtype=float)
-        e0, e1 = self.eta_coeffs
-        return np.clip(e0 + e1 * q, 0.0, 1.0)
+        return np.clip(np.polynomial.polynomial.polyval(q, self.eta_coeffs), 0.0, 1.0)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of the resolution file."""
         return {
             "schema": RESOLUTION_SCHEMA,
+            "model": "poly",
             "unit": "q_A^-1",
             "wavelength_A": self.wavelength_A,
-            "fwhm_model": "caglioti_q",
             "fwhm_coeffs": list(self.fwhm_coeffs),
-            "eta_model": "poly_q",
             "eta_coeffs": list(self.eta_coeffs),
             "q_range_invA": list(self.q_range_invA),
             "integration_method": list(self.integration_method),
@@ -996,29 +1002,30 @@ class Resolution:
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> Resolution:
-        """Inverse of :meth:`to_dict`; raises InputError on another schema."""
-        if not isinstance(doc, dict) or doc.get("schema") != RESOLUTION_SCHEMA:
-            got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
-            raise InputError(f"not a resolution file: schema {got!r}, need {RESOLUTION_SCHEMA!r}")
-        if doc.get("fwhm_model") != "caglioti_q" or doc.get("eta_model", "poly_q") != "poly_q":
+        """Inverse of :meth:`to_dict`; raises InputError for another model or unit."""
+        if not isinstance(doc, dict):
+            raise InputError(f"a resolution document is a JSON object, got {type(doc).__name__}")
+        if doc.get("model", "poly") != "poly" or doc.get("unit", "q_A^-1") != "q_A^-1":
             raise InputError(
-                f"unknown resolution model {doc.get('fwhm_model')!r}/{doc.get('eta_model')!r}"
+                f"unsupported resolution model {doc.get('model')!r} in {doc.get('unit')!r}; "
+                "need model 'poly' in 'q_A^-1'"
             )
         try:
-            u, v, w = (float(c) for c in doc["fwhm_coeffs"])
-            e = [float(c) for c in doc["eta_coeffs"]]
-            e0, e1 = (e + [0.0])[:2]
-            qr = tuple(float(c) for c in doc.get("q_range_invA", (0.0, np.inf)))
+            fw = tuple(float(c) for c in doc["fwhm_coeffs"])
+            et = tuple(float(c) for c in doc.get("eta_coeffs", [0.0]))
+            qr = [float(c) for c in doc.get("q_range_invA", (0.0, float("inf")))]
+            if not fw or not np.all(np.isfinite(fw)) or not np.all(np.isfinite(et)):
+                raise ValueError("coefficients must be finite numbers")
             return cls(
-                fwhm_coeffs=(u, v, w),
-                eta_coeffs=(e0, e1),
+                fwhm_coeffs=fw,
+                eta_coeffs=et or (0.0,),
                 wavelength_A=float(doc["wavelength_A"]),
                 q_range_invA=(qr[0], qr[1]),
                 peaks=tuple(dict(p) for p in doc.get("peaks", ())),
                 integration_method=tuple(doc.get("integration_method", ())),
                 calibrant=str(doc.get("calibrant", "")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InputError(f"malformed resolution document: {exc}") from exc
 
 
@@ -1122,8 +1129,8 @@ def instrument_resolution(
     Notes
     -----
     Each calibrant peak separated from its neighbours by more than 5 estimated FWHM is fitted
-    on ±2.5 FWHM with pV(Q) = A[η L + (1 − η) G] + b0 + b1(Q − Q0) (common FWHM).  FWHM² is fitted
-    as U Q² + V Q + W by least squares weighted with 1/σ(FWHM²)², and η linearly in Q.
+    on ±2.5 FWHM with pV(Q) = A[η L + (1 − η) G] + b0 + b1(Q − Q0) (common FWHM).  FWHM(Q) is fitted
+    by a quadratic (a line below 5 peaks), weighted with 1/σ(FWHM), and η(Q) by a line.
     """
     ai = result.integrator()
     cal = get_calibrant(calibrant or result.calibrant, result.wavelength_A)
@@ -1179,16 +1186,14 @@ def instrument_resolution(
     qp = np.array([p["q_invA"] for p in peaks])
     fw = np.array([p["fwhm_invA"] for p in peaks])
     fe = np.array([max(p["fwhm_err_invA"], 1e-3 * p["fwhm_invA"]) for p in peaks])
-    wgt = 1.0 / (2 * fw * fe)  # σ(FWHM²) = 2 FWHM σ(FWHM)
-    a = np.stack([qp**2, qp, np.ones_like(qp)], axis=1)
-    uvw, *_ = np.linalg.lstsq(a * wgt[:, None], fw**2 * wgt, rcond=None)
+    deg = 2 if len(peaks) >= 5 else 1
+    fw_c = np.polynomial.polynomial.polyfit(qp, fw, deg, w=1.0 / fe)
     et = np.array([p["eta"] for p in peaks])
     ee = np.array([max(p["eta_err"], 0.02) for p in peaks])
-    b = np.stack([np.ones_like(qp), qp], axis=1)
-    e01, *_ = np.linalg.lstsq(b / ee[:, None], et / ee, rcond=None)
+    et_c = np.polynomial.polynomial.polyfit(qp, et, 1, w=1.0 / ee)
     return Resolution(
-        fwhm_coeffs=(float(uvw[0]), float(uvw[1]), float(uvw[2])),
-        eta_coeffs=(float(e01[0]), float(e01[1])),
+        fwhm_coeffs=tuple(float(c) for c in fw_c),
+        eta_coeffs=tuple(float(c) for c in et_c),
         wavelength_A=float(result.wavelength_A),
         q_range_invA=(float(qp.min()), float(qp.max())),
         peaks=tuple(peaks),
