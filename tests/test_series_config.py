@@ -99,3 +99,25 @@ def test_volume_change_closed_form():
         3 * math.hypot(1e-4 / a_s, 1e-4 / a_d) * 1.02 * 100, rel=1e-12
     )
     assert "volume_change_pct" not in rows[2] and "volume_change_pct" not in rows[3]
+
+
+def test_documented_example_is_valid(tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "series.toml"
+    (tmp_path / "series.toml").write_text(example.read_text())
+    for name in (
+        "geometry.poni",
+        "mask.edf",
+        "dark.tif",
+        "c00_a.tif",
+        "c01_sod_a.tif",
+        "c20_sod_a.tif",
+        "c20_sod_b.tif",
+        "c20_desod_a.tif",
+    ):
+        (tmp_path / name).write_bytes(b"x")
+    cfg = load_series(tmp_path / "series.toml")
+    assert [s.name for s in cfg.samples] == ["c00_pristine", "c01_sod", "c20_sod", "c20_desod"]
+    assert len(cfg.samples[2].images) == 2 and cfg.samples[2].phases == ("NaTiO2",)
+    assert cfg.samples[1].phases == () and cfg.refine["fit_range"] == [3.0, 24.0]

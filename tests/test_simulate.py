@@ -15,7 +15,6 @@ import pyFAI
 import pytest
 
 from xrdpdf import images, units
-from xrdpdf._commands.demo import DEFAULT_PONI_TEXT, DemoConfig, run_demo
 from xrdpdf.cli import _main
 from xrdpdf.errors import InputError
 from xrdpdf.io import read_pattern
@@ -187,35 +186,6 @@ def test_cli_simulate_pattern_and_image(poni, tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("xrdpdf: error:") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "u.xye").exists()
-
-
-def test_demo_steps_on_a_small_detector(poni, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("XRDPDF_CACHE", str(tmp_path / "cache"))
-    cfg = DemoConfig(beamstop_radius_px=8, arm_width_px=4, npt=400, qmax_invA=12.0)
-    summary = run_demo(tmp_path / "demo", config=cfg, geometry=poni)
-    for key in ("geometry", "dark", "mask", "plot"):
-        assert Path(summary[key]).is_file()
-    for name in cfg.phases:
-        got = read_pattern(summary["patterns"][name])
-        assert got.unit == units.Q_A and got.wavelength_A == pytest.approx(WL_A)
-        c = summary["comparison"][name]
-        # strongest peak: centroid within 0.005 Å⁻¹ of the model's (pixel ≈ 0.065 Å⁻¹ here)
-        assert abs(c["peak_centroid_q_invA"] - c["model_peak_centroid_q_invA"]) < 0.005
-        assert c["scale"] == pytest.approx(cfg.scale, rel=0.05)  # counts per unit intensity
-    with pytest.raises(InputError, match="exists"):
-        run_demo(tmp_path / "demo", config=cfg, geometry=poni)  # kept without overwrite
-    rc = _main(["demo", "--help"])
-    assert rc == 0 and "Example:" in capsys.readouterr().out
-
-
-def test_default_poni_text_matches_calib_file(tmp_path):
-    root = Path(__file__).resolve().parents[1]
-    on_disk = pyFAI.load(str(root / "calib" / "11idc_default.poni")).get_config()
-    p = tmp_path / "x.poni"
-    p.write_text(DEFAULT_PONI_TEXT)
-    embedded = pyFAI.load(str(p)).get_config()
-    for key in ("dist", "poni1", "poni2", "rot1", "rot2", "rot3", "wavelength", "detector"):
-        assert embedded[key] == on_disk[key], key
 
 
 def test_plot_patterns(tmp_path):

@@ -20,8 +20,52 @@ __version__ = "0.1.0"
 
 # name -> module that defines it (imported on first access)
 _LAZY: dict[str, str] = {
+    # io
     "read_pattern": "io",
     "write_pattern": "io",
+    # images
+    "read_image": "images",
+    "iter_frames": "images",
+    "read_dark": "images",
+    "read_flat": "images",
+    "read_mask": "images",
+    "write_image": "images",
+    # phases
+    "get_phase": "phases",
+    "Phase": "phases",
+    "powder_pattern": "phases",
+    "Resolution": "phases",
+    "load_resolution": "phases",
+    # integrate
+    "load_poni": "integrate",
+    "Integrator": "integrate",
+    "IntegrationSettings": "integrate",
+    "integrate_image": "integrate",
+    "integrate_frames": "integrate",
+    # refine, size
+    "refine": "refine",
+    "RefinementResult": "refine",
+    "RefinementWarning": "refine",
+    "scherrer": "size",
+    "SizeResult": "size",
+    # pdf, corrlen, debye
+    "PdfConfig": "pdf",
+    "PdfResult": "pdf",
+    "transform": "pdf",
+    "parse_composition": "pdf",
+    "correlation_length": "corrlen",
+    "CorrLenResult": "corrlen",
+    "sphere_cluster": "debye",
+    "debye_iq": "debye",
+    # simulate
+    "simulate_image": "simulate",
+    "simulate_pattern": "simulate",
+    "Beamstop": "simulate",
+    # series, watch
+    "load_series": "series",
+    "run_series": "series",
+    "read_summary": "series",
+    "Watcher": "watch",
 }
 
 __all__ = [

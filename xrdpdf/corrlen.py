@@ -227,8 +227,9 @@ def correlation_length(
     rmax = float(r[-1]) if rmax_A is None else float(rmax_A)
     rmin = float(rmin_A)
     if not (np.isfinite(rmin) and np.isfinite(rmax)) or rmin < 0 or rmax <= rmin:
-        raise InputError(f"correlation length r range must satisfy 0 ≤ rmin < rmax, got "
-                         f"{rmin}–{rmax} Å")
+        raise InputError(
+            f"correlation length r range must satisfy 0 ≤ rmin < rmax, got {rmin}–{rmax} Å"
+        )
     if not window_A > 0:
         raise InputError(f"window_A must be > 0 Å, got {window_A}")
     if qdamp_invA is not None and not (np.isfinite(qdamp_invA) and qdamp_invA >= 0):
@@ -243,8 +244,10 @@ def correlation_length(
         )
     env = np.array([np.sqrt(np.mean(g[i] ** 2)) for i in idx])
     rc = np.array([r[i].mean() for i in idx])
-    nvar = np.zeros(len(idx)) if gr.sigma is None else np.array(
-        [np.mean(gr.sigma[i] ** 2) for i in idx]
+    nvar = (
+        np.zeros(len(idx))
+        if gr.sigma is None
+        else np.array([np.mean(gr.sigma[i] ** 2) for i in idx])
     )
     damp2 = np.ones_like(r) if not qdamp_invA else np.exp(-((qdamp_invA * r) ** 2))
 
@@ -264,8 +267,9 @@ def correlation_length(
     best = None
     for d0 in (0.3 * rmax, 0.7 * rmax, 1.5 * rmax):
         try:
-            fit = least_squares(resid, [a0, d0], bounds=([0.0, rmin + window_A], [np.inf, dmax]),
-                                x_scale=[a0, rmax])
+            fit = least_squares(
+                resid, [a0, d0], bounds=([0.0, rmin + window_A], [np.inf, dmax]), x_scale=[a0, rmax]
+            )
         except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - defensive
             continue
         if best is None or fit.cost < best.cost:
@@ -289,7 +293,17 @@ def correlation_length(
     rn, sn = noise_length(gr)
     method = METHOD + ("×qdamp" if qdamp_invA else "")
     return CorrLenResult(
-        xi_A=d, xi_esd_A=esd, r_noise_A=rn, method=method, amplitude=a, noise_level=sn,
-        qdamp_invA=None if qdamp_invA is None else float(qdamp_invA), rmin_A=rmin, rmax_A=rmax,
-        window_A=float(window_A), envelope_r_A=rc, envelope=env, envelope_model=model(best.x),
+        xi_A=d,
+        xi_esd_A=esd,
+        r_noise_A=rn,
+        method=method,
+        amplitude=a,
+        noise_level=sn,
+        qdamp_invA=None if qdamp_invA is None else float(qdamp_invA),
+        rmin_A=rmin,
+        rmax_A=rmax,
+        window_A=float(window_A),
+        envelope_r_A=rc,
+        envelope=env,
+        envelope_model=model(best.x),
     )

@@ -69,8 +69,9 @@ class Cluster:
     def __post_init__(self) -> None:
         xyz = np.array(self.xyz_A, dtype=float, copy=True).reshape(-1, 3)
         if xyz.shape[0] != len(self.elements):
-            raise InputError(f"cluster has {xyz.shape[0]} positions but {len(self.elements)} "
-                             "element labels")
+            raise InputError(
+                f"cluster has {xyz.shape[0]} positions but {len(self.elements)} element labels"
+            )
         xyz.setflags(write=False)
         object.__setattr__(self, "xyz_A", xyz)
         object.__setattr__(self, "elements", tuple(self.elements))
@@ -133,8 +134,9 @@ def _as_structure(structure):
     return stru
 
 
-def sphere_cluster(structure, diameter_A: float, *, seed: int = 0,
-                   center_frac=(0.0, 0.0, 0.0)) -> Cluster:
+def sphere_cluster(
+    structure, diameter_A: float, *, seed: int = 0, center_frac=(0.0, 0.0, 0.0)
+) -> Cluster:
     """Atoms of a crystal inside a sphere of diameter ``diameter_A``.
 
     Parameters
@@ -179,8 +181,9 @@ def sphere_cluster(structure, diameter_A: float, *, seed: int = 0,
     radius = 0.5 * d
     # cells needed: perpendicular widths of the cell
     vol = abs(np.linalg.det(base))
-    widths = [vol / np.linalg.norm(np.cross(base[(i + 1) % 3], base[(i + 2) % 3]))
-              for i in range(3)]
+    widths = [
+        vol / np.linalg.norm(np.cross(base[(i + 1) % 3], base[(i + 2) % 3])) for i in range(3)
+    ]
     nmax = [int(np.ceil(radius / w)) + 1 for w in widths]
     grids = np.meshgrid(*[np.arange(-n, n + 1) for n in nmax], indexing="ij")
     cells = np.stack([g.ravel() for g in grids], axis=1).astype(float)
@@ -253,9 +256,9 @@ def pair_histogram(cluster: Cluster, bin_A: float = 0.0005) -> PairHistogram:
                 if xa.shape[0] > 1:
                     for i in range(0, xa.shape[0], chunk):
                         # pairs (i, j) with j > i, in row blocks to bound memory
-                        blk = xa[i:i + chunk]
+                        blk = xa[i : i + chunk]
                         if i + chunk < xa.shape[0]:
-                            c, t = _hist(cdist(blk, xa[i + chunk:]).ravel(), bin_A, nb)
+                            c, t = _hist(cdist(blk, xa[i + chunk :]).ravel(), bin_A, nb)
                             cnt += c
                             tot += t
                         c, t = _hist(pdist(blk), bin_A, nb)
@@ -265,7 +268,7 @@ def pair_histogram(cluster: Cluster, bin_A: float = 0.0005) -> PairHistogram:
                 tot *= 2
             else:
                 for i in range(0, xa.shape[0], chunk):
-                    c, t = _hist(cdist(xa[i:i + chunk], xb).ravel(), bin_A, nb)
+                    c, t = _hist(cdist(xa[i : i + chunk], xb).ravel(), bin_A, nb)
                     cnt += c
                     tot += t
                 cnt *= 2
@@ -286,8 +289,9 @@ def _f0(symbol: str, q: np.ndarray) -> np.ndarray:
         raise InputError(f"no X-ray form factor for {symbol!r}") from exc
 
 
-def debye_iq(cluster: Cluster | PairHistogram, q_invA, *, uiso_A2: float = 0.0,
-             bin_A: float = 0.0005) -> Pattern:
+def debye_iq(
+    cluster: Cluster | PairHistogram, q_invA, *, uiso_A2: float = 0.0, bin_A: float = 0.0005
+) -> Pattern:
     """X-ray I(Q) per atom of a cluster by the Debye equation.
 
     Parameters
@@ -321,8 +325,8 @@ def debye_iq(cluster: Cluster | PairHistogram, q_invA, *, uiso_A2: float = 0.0,
         s = np.zeros_like(q)
         step = max(1, 2_000_000 // q.size)
         for j in range(0, r.size, step):
-            qr = np.multiply.outer(q, r[j:j + step])
-            s += (np.sin(qr) / qr) @ n[j:j + step]
+            qr = np.multiply.outer(q, r[j : j + step])
+            s += (np.sin(qr) / qr) @ n[j : j + step]
         pair += f[a] * f[b] * s
     iq = (self_term + np.exp(-uiso_A2 * q * q) * pair) / ntot
     md = {"source": "debye", "natoms": ntot, "uiso_A2": uiso_A2, "bin_A": hist.bin_A}

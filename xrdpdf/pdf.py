@@ -126,7 +126,7 @@ def parse_composition(text: str) -> dict[str, float]:
         pos = m.end()
     if pos != len(s) or not out:
         raise InputError(
-            f"cannot read composition {text!r} at {s[pos:pos + 8]!r}: write it like "
+            f"cannot read composition {text!r} at {s[pos : pos + 8]!r}: write it like "
             "'TiO2' or 'Zr H2 P2 O8 H2 O' (element symbols with counts)"
         )
     return out
@@ -157,9 +157,9 @@ def _f0(symbol: str, q_invA: np.ndarray) -> np.ndarray:
     return off + np.exp(-np.multiply.outer(s2, b)) @ a
 
 
-def composition_factors(composition: str | Mapping[str, float], q_invA) -> tuple[
-    np.ndarray, np.ndarray
-]:
+def composition_factors(
+    composition: str | Mapping[str, float], q_invA
+) -> tuple[np.ndarray, np.ndarray]:
     r"""⟨f²⟩ and ⟨f⟩² of a composition at Q.
 
     Parameters
@@ -382,8 +382,8 @@ def _sum_exp(c: np.ndarray, q: np.ndarray, r: np.ndarray, regular: bool) -> np.n
     out = np.empty(r.size, complex)
     chunk = max(1, 4_000_000 // max(q.size, 1))
     for j in range(0, r.size, chunk):
-        rr = r[j:j + chunk]
-        out[j:j + chunk] = np.exp(1j * np.multiply.outer(rr, q)) @ c
+        rr = r[j : j + chunk]
+        out[j : j + chunk] = np.exp(1j * np.multiply.outer(rr, q)) @ c
     return out
 
 
@@ -570,8 +570,9 @@ def _gr(p: _Prepared, f, sf, qmax: float, lorch: bool, r: np.ndarray):
     return sine_transform(q, f[m], r, sigma=None if sf is None else sf[m], window=win)
 
 
-def _auto_bkg_scale(p: _Prepared, qmax: float, lorch: bool, rpoly: float,
-                    rfirst: float | None) -> tuple[float, float]:
+def _auto_bkg_scale(
+    p: _Prepared, qmax: float, lorch: bool, rpoly: float, rfirst: float | None
+) -> tuple[float, float]:
     ratio = p.i_s / np.where(p.i_b > 0, p.i_b, np.nan)
     ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
     smax = 1.5 * float(np.percentile(ratio, 2)) if ratio.size else 1.0
@@ -614,9 +615,7 @@ def _auto_bkg_scale(p: _Prepared, qmax: float, lorch: bool, rpoly: float,
     return float(grid[i]), rfirst
 
 
-def transform(
-    pattern: Pattern, config: PdfConfig, background: Pattern | None = None
-) -> PdfResult:
+def transform(pattern: Pattern, config: PdfConfig, background: Pattern | None = None) -> PdfResult:
     """I(Q) (or I(2θ)) → S(Q), F(Q), G(r) by the PDFgetX3 ad hoc method.
 
     Parameters
@@ -711,8 +710,8 @@ def transform(
     if background is None:
         bscale = 0.0
     elif bkg_auto:
-        qmax_for_bkg = qmaxinst if (qmax_auto or config.qmax_invA is None) else float(
-            config.qmax_invA
+        qmax_for_bkg = (
+            qmaxinst if (qmax_auto or config.qmax_invA is None) else float(config.qmax_invA)
         )
         bscale, _ = _auto_bkg_scale(
             prep, qmax_for_bkg, config.lorch, config.rpoly_A, config.rfirst_A
@@ -733,22 +732,35 @@ def transform(
     r = _r_grid(config.rmin_A, config.rmax_A, config.rstep_A)
     g, sg = _gr(prep, f, sf, qmax, config.lorch, r)
 
-    header = _header(pattern, background, config, qmin, qmax, qmaxinst, bscale, degree, k,
-                     qmax_auto, bkg_auto)
+    header = _header(
+        pattern, background, config, qmin, qmax, qmaxinst, bscale, degree, k, qmax_auto, bkg_auto
+    )
     wl = pattern.wavelength_A
     iq = Pattern(q, ic, units.Q_A, wl, sc, {**header, "outputtype": "iq"})
     sq = Pattern(q, s, units.Q_A, wl, ss, {**header, "outputtype": "sq"})
     fq = Pattern(q, f, units.Q_A, wl, sf, {**header, "outputtype": "fq"})
     gr = Pattern(r, g, units.R_A, None, sg, {**header, "outputtype": "gr"})
     return PdfResult(
-        iq=iq, sq=sq, fq=fq, gr=gr, qmin_invA=qmin, qmax_invA=float(qmax),
-        qmaxinst_invA=qmaxinst, qmax_auto=qmax_auto, bkg_scale=bscale,
-        bkg_scale_auto=bkg_auto, poly_degree=degree, scale=k, config=config, header=header,
+        iq=iq,
+        sq=sq,
+        fq=fq,
+        gr=gr,
+        qmin_invA=qmin,
+        qmax_invA=float(qmax),
+        qmaxinst_invA=qmaxinst,
+        qmax_auto=qmax_auto,
+        bkg_scale=bscale,
+        bkg_scale_auto=bkg_auto,
+        poly_degree=degree,
+        scale=k,
+        config=config,
+        header=header,
     )
 
 
-def _header(pattern, background, config, qmin, qmax, qmaxinst, bscale, degree, k,
-            qmax_auto, bkg_auto) -> dict[str, Any]:
+def _header(
+    pattern, background, config, qmin, qmax, qmaxinst, bscale, degree, k, qmax_auto, bkg_auto
+) -> dict[str, Any]:
     from pathlib import Path
 
     def name(p: Pattern | None) -> str:
@@ -781,5 +793,3 @@ def _header(pattern, background, config, qmin, qmax, qmaxinst, bscale, degree, k
     if pattern.wavelength_A is not None:
         h["wavelength"] = float(pattern.wavelength_A)
     return h
-
-

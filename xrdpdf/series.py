@@ -14,7 +14,7 @@ Example (``examples/series.toml`` is a complete one)::
     npt = 3000
     [pdf]                   # optional: qmin, qmax ("auto"), qmaxinst, rpoly, bkg, bkg_scale, rmax
     qmax = 24.0
-    [refine]                          # optional: phases, cuka, background_terms
+    [refine]                # optional: phases, cuka, background_terms, amorphous, fit_range
     phases = ["NaTiO2"]
     [[sample]]
     name = "c20_sod"
@@ -63,7 +63,7 @@ __all__ = [
 STATES = ("pristine", "sodiated", "desodiated")
 
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
-    "series": ("poni", "mask", "flat", "composition", "title", "wavelength"),
+    "series": ("poni", "mask", "flat", "resolution", "composition", "title"),
     "integrate": ("npt", "unit", "polarization", "sigma_clip", "method"),
     "pdf": (
         "qmin",
@@ -77,8 +77,8 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "rstep",
         "lorch",
     ),
-    "refine": ("phases", "cuka", "background_terms", "amorphous"),
-    "size": ("k", "peaks"),
+    "refine": ("phases", "cuka", "background_terms", "amorphous", "fit_range"),
+    "size": ("k",),
 }
 _SAMPLE_KEYS = ("name", "cycle", "state", "images", "dark", "composition", "phases")
 
@@ -87,6 +87,7 @@ SUMMARY_COLUMNS = (
     "name",
     "cycle",
     "state",
+    "phase",
     "a_A",
     "a_esd_A",
     "size_A",
@@ -98,8 +99,6 @@ SUMMARY_COLUMNS = (
     "r_noise_A",
     "volume_change_pct",
     "volume_change_esd_pct",
-    "scherrer_size_A",
-    "scherrer_size_esd_A",
     "qmax_invA",
     "n_images",
     "input_hash",
@@ -148,6 +147,7 @@ class SeriesConfig:
     poni: Path
     mask: Path | None
     flat: Path | None
+    resolution: Path | None
     composition: str
     title: str
     integrate: Mapping[str, Any] = field(default_factory=dict)
@@ -231,6 +231,9 @@ def load_series(path: str | os.PathLike) -> SeriesConfig:
     poni = _resolve(base, series["poni"], "poni", path)
     mask = _resolve(base, series["mask"], "mask", path) if "mask" in series else None
     flat = _resolve(base, series["flat"], "flat", path) if "flat" in series else None
+    resolution = (
+        _resolve(base, series["resolution"], "resolution", path) if "resolution" in series else None
+    )
     composition = str(series.get("composition", "TiO2"))
     pdf = dict(doc.get("pdf", {}))
     if "bkg" in pdf:
@@ -303,6 +306,7 @@ def load_series(path: str | os.PathLike) -> SeriesConfig:
         poni=poni,
         mask=mask,
         flat=flat,
+        resolution=resolution,
         composition=composition,
         title=str(series.get("title", path.stem)),
         integrate=dict(doc.get("integrate", {})),
@@ -317,7 +321,7 @@ def input_hash(config: SeriesConfig, sample: SampleSpec) -> str:
     """SHA-256 over the bytes of every input file and the sample's settings."""
     h = hashlib.sha256()
     files = [*sample.images, config.poni]
-    for extra in (sample.dark, config.mask, config.flat, config.pdf.get("bkg")):
+    for extra in (sample.dark, config.mask, config.flat, config.resolution, config.pdf.get("bkg")):
         if extra is not None:
             files.append(Path(extra))
     for f in files:
@@ -376,6 +380,7 @@ def _empty_row(sample: SampleSpec, digest: str) -> dict[str, Any]:
         name=sample.name,
         cycle=sample.cycle,
         state=sample.state,
+        phase="",
         n_images=len(sample.images),
         input_hash=digest,
         error="",
@@ -449,11 +454,21 @@ def _refine_sample(config: SeriesConfig, sample: SampleSpec, pattern, sdir: Path
     kw: dict[str, Any] = {"amorphous": bool(opts.get("amorphous", True))}
     if "background_terms" in opts:
         kw["n_background"] = int(opts["background_terms"])
+    if "fit_range" in opts:
+        lo, hi = opts["fit_range"]
+        kw["xrange"] = (float(lo), float(hi))
     if "k" in config.size:
         kw["k_scherrer"] = float(config.size["k"])
-    res = refine.refine(pattern, list(sample.phases), cuka=bool(opts.get("cuka", False)), **kw)
+    res = refine.refine(
+        pattern,
+        list(sample.phases),
+        cuka=bool(opts.get("cuka", False)),
+        resolution=_resolution(config),
+        **kw,
+    )
     first = res.phases[0]
     row.update(
+        phase=first.name,
         a_A=first.a_A,
         a_esd_A=_num(first.a_esd_A),
         size_A=_num(first.size_A),
@@ -463,38 +478,69 @@ def _refine_sample(config: SeriesConfig, sample: SampleSpec, pattern, sdir: Path
     rs = [p for p in res.phases if p.phase.spacegroup_symbol.replace(" ", "") in ("Fm-3m",)]
     row["rs_fraction"] = sum(p.weight_fraction for p in rs) if rs else 0.0
     io.write_json(res.to_dict(), sdir / f"{sample.name}_refine.json", overwrite=True)
+    from .plot import save_figure
+    from .plot.refinement import plot_refinement
+
+    save_figure(plot_refinement(res, title=sample.name), sdir / f"{sample.name}_refine.png")
     if not res.converged:
         row["error"] = _join(row["error"], f"refinement did not converge: {res.message}")
     return res
 
 
-def _size_sample(config: SeriesConfig, sample: SampleSpec, pattern, row: dict) -> None:
-    from . import size
+def _resolution(config: SeriesConfig):
+    if config.resolution is None:
+        return None
+    from .phases import load_resolution
 
-    k = float(config.size.get("k", 0.9))
-    res = size.scherrer(
-        pattern, peaks="auto" if "peaks" not in config.size else config.size["peaks"], k=k
-    )
-    row["scherrer_size_A"] = res.size_A
-    row["scherrer_size_esd_A"] = _num(res.size_esd_A)
+    return load_resolution(config.resolution)
+
+
+_PDF_KEYS = {
+    "qmin": "qmin_invA",
+    "qmax": "qmax_invA",
+    "qmaxinst": "qmaxinst_invA",
+    "rpoly": "rpoly_A",
+    "rmin": "rmin_A",
+    "rmax": "rmax_A",
+    "rstep": "rstep_A",
+    "lorch": "lorch",
+    "bkg_scale": "bkg_scale",
+}
+#: PDF defaults of a series (r to 60 Å so that ξ up to ~50 Å is resolved).
+PDF_DEFAULTS = {"rmax_A": 60.0, "rstep_A": 0.02}
+
+
+def pdf_config(config: SeriesConfig, sample: SampleSpec):
+    """The :class:`~xrdpdf.pdf.PdfConfig` of a sample from the ``[pdf]`` table."""
+    from . import pdf
+
+    kw: dict[str, Any] = dict(PDF_DEFAULTS)
+    kw.update({_PDF_KEYS[k]: v for k, v in config.pdf.items() if k in _PDF_KEYS})
+    return pdf.PdfConfig(composition=sample.composition, **kw)
 
 
 def _pdf_sample(config: SeriesConfig, sample: SampleSpec, pattern, sdir: Path, row: dict):
     from . import corrlen, io, pdf
 
-    opts = {k: v for k, v in config.pdf.items() if k != "bkg"}
     background = io.read_pattern(config.pdf["bkg"]) if "bkg" in config.pdf else None
-    cfg = pdf.PdfConfig.from_mapping({"composition": sample.composition, **opts})
-    res = pdf.transform(pattern, cfg, background=background)
-    pdf.write_outputs(res, sdir / f"{sample.name}.gr", overwrite=True)
+    res = pdf.transform(pattern, pdf_config(config, sample), background=background)
+    for key in ("iq", "sq", "fq", "gr"):
+        io.write_pattern(getattr(res, key), sdir / f"{sample.name}.{key}", overwrite=True)
+    row["qmax_invA"] = res.qmax_invA
     cl = corrlen.correlation_length(res.gr)
-    row.update(
-        xi_A=cl.xi_A,
-        xi_esd_A=_num(cl.xi_esd_A),
-        r_noise_A=_num(cl.r_noise_A),
-        qmax_invA=res.qmax_invA,
-    )
+    row.update(xi_A=cl.xi_A, xi_esd_A=_num(cl.xi_esd_A), r_noise_A=_num(cl.r_noise_A))
     return res
+
+
+def _attempt(row: dict[str, Any], stage: str, func: Callable[..., Any], *args: Any) -> Any:
+    """Run one stage; a user-level failure goes to ``row["error"]`` and returns None."""
+    from .errors import XrdpdfError
+
+    try:
+        return func(*args)
+    except XrdpdfError as exc:
+        row["error"] = _join(row["error"], f"{stage}: {exc}")
+        return None
 
 
 def _num(v: Any) -> float:
@@ -536,16 +582,11 @@ def process_sample(
         row["error"] = f"integrate: {exc}"
         io.write_json(row, sdir / "result.json", overwrite=True)
         return row
-    stages: list[tuple[str, Callable[[], Any]]] = []
     if sample.phases:
-        stages.append(("refine", lambda: _refine_sample(config, sample, pattern, sdir, row)))
-        stages.append(("size", lambda: _size_sample(config, sample, pattern, row)))
-    stages.append(("pdf", lambda: _pdf_sample(config, sample, pattern, sdir, row)))
-    for stage, run in stages:
-        try:
-            run()
-        except XrdpdfError as exc:
-            row["error"] = _join(row["error"], f"{stage}: {exc}")
+        # whole-pattern size (Scherrer K in the profile): single-peak Scherrer fits are
+        # unreliable at ~3 nm, where 111 and 200 overlap (ALGORITHMS.md §5)
+        _attempt(row, "refine", _refine_sample, config, sample, pattern, sdir, row)
+    _attempt(row, "pdf", _pdf_sample, config, sample, pattern, sdir, row)
     io.write_json(row, sdir / "result.json", overwrite=True)
     return row
 
@@ -704,8 +745,8 @@ def write_figures(
     notes = [
         "a_A: rocksalt lattice parameter from the Rietveld-lite refinement (Bragg positions "
         "of the refined cell, not single-peak maxima).",
-        "size_A: refined size of the first phase; scherrer_size_A: Scherrer mean of single "
-        "peaks (see the refinement JSON for which size, D or V^1/3, is meant).",
+        "size_A: whole-pattern Scherrer size of the first phase (Lorentzian size "
+        "broadening with K from [size] k, default 0.9: V^1/3 of the grains).",
         "xi_A: sphere-envelope diameter fitted to G(r) (module xrdpdf.corrlen); r_noise_A: "
         "largest r where |G| exceeds 3σ of the high-r noise.",
         "volume_change_pct: (a_sod/a_desod)^3 − 1 for the same cycle.",
@@ -789,7 +830,7 @@ def write_summary_h5(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
 
     from .io import atomic_path
 
-    text_cols = ("name", "state", "input_hash", "error")
+    text_cols = ("name", "state", "phase", "input_hash", "error")
     with atomic_path(path, overwrite=True) as tmp, h5py.File(tmp, "w") as h5:
         g = h5.create_group("summary")
         g.attrs["columns"] = ",".join(SUMMARY_COLUMNS)
@@ -817,7 +858,7 @@ def read_summary(path: str | os.PathLike) -> list[dict[str, Any]]:
         for r in csv.DictReader(fh):
             row: dict[str, Any] = {}
             for k, v in r.items():
-                if k in ("name", "state", "input_hash", "error"):
+                if k in ("name", "state", "phase", "input_hash", "error"):
                     row[k] = v
                 elif k in ("cycle", "n_images"):
                     row[k] = int(v)

@@ -338,8 +338,14 @@ def simulate_pattern(
     q = np.linspace(qmin_invA, qmax_invA, int(npt))
     y = np.asarray(
         phases.powder_pattern(
-            ph, q, unit=units.Q_A, fwhm_inst=fwhm_invA, eta_inst=eta, size_A=size_A,
-            strain=strain, **kwargs,
+            ph,
+            q,
+            unit=units.Q_A,
+            fwhm_inst=fwhm_invA,
+            eta_inst=eta,
+            size_A=size_A,
+            strain=strain,
+            **kwargs,
         ),
         dtype=float,
     )
@@ -355,5 +361,10 @@ def simulate_pattern(
         "strain": strain,
         "background": background,
     }
-    return Pattern(q, y + background, units.Q_A, wavelength_A,
-                   metadata={k: v for k, v in md.items() if v is not None})
+    return Pattern(
+        q,
+        y + background,
+        units.Q_A,
+        wavelength_A,
+        metadata={k: v for k, v in md.items() if v is not None},
+    )

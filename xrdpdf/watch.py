@@ -203,9 +203,7 @@ class ImageReducer:
         if darks:
             darks = list(darks)
             self._dark = images.read_dark(darks)
-            self._provenance["dark"] = (
-                [str(d) for d in darks] if len(darks) > 1 else str(darks[0])
-            )
+            self._provenance["dark"] = [str(d) for d in darks] if len(darks) > 1 else str(darks[0])
         if flat is not None:
             self._flat = images.read_flat(flat)
             self._provenance["flat"] = str(flat)
@@ -442,8 +440,11 @@ class WatchState:
         """Record the result rows of ``path`` (saved) and rewrite ``summary.csv``."""
         self._pending.pop(key, None)
         ok = all(not r.get("error") for r in rows)
-        entry = {"path": str(path), "status": "done" if ok else "failed",
-                 "rows": [dict(r) for r in rows]}
+        entry = {
+            "path": str(path),
+            "status": "done" if ok else "failed",
+            "rows": [dict(r) for r in rows],
+        }
         self.files[key] = entry
         self._own(entry)
         self._save()
@@ -474,8 +475,9 @@ class WatchState:
     def write_summary(self) -> Path:
         """Rewrite ``summary.csv`` (atomically) from the state."""
         buf = _stdio.StringIO()
-        w = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS, lineterminator="\n",
-                           extrasaction="ignore")
+        w = csv.DictWriter(
+            buf, fieldnames=SUMMARY_COLUMNS, lineterminator="\n", extrasaction="ignore"
+        )
         w.writeheader()
         for row in self.rows():
             w.writerow({k: row.get(k, "") for k in SUMMARY_COLUMNS})
@@ -673,9 +675,7 @@ class Watcher:
             obs.daemon = True
             obs.start()
         except Exception as exc:  # ImportError, inotify limits, unsupported file system
-            self._log(
-                f"watchdog unavailable ({_one_line(exc)}); polling every {self.stable_s:g} s"
-            )
+            self._log(f"watchdog unavailable ({_one_line(exc)}); polling every {self.stable_s:g} s")
             return None
         return obs
 
@@ -703,14 +703,17 @@ class Watcher:
         with self._lock(), self._signals(handle_signals):
             self.state = WatchState(outdir)
             if self.state.reclaimable:
-                self._log(f"{len(self.state.reclaimable)} output(s) of an interrupted run "
-                          "will be redone")
+                self._log(
+                    f"{len(self.state.reclaimable)} output(s) of an interrupted run will be redone"
+                )
             self.state.write_summary()
             obs = None if once else self._observer()
             result.mode = "watchdog" if obs is not None else "polling"
             if not once:
-                how = "file-system events" if obs is not None else (
-                    f"polling every {self.poll_s or self.stable_s:g} s"
+                how = (
+                    "file-system events"
+                    if obs is not None
+                    else (f"polling every {self.poll_s or self.stable_s:g} s")
                 )
                 self._log(f"watching {self.directory} → {outdir} ({how}); Ctrl-C to stop")
             try:
@@ -793,8 +796,7 @@ class Watcher:
                     continue
                 del pending[sp]
                 counted.add(key)
-                self._record(result, key, path, [_row(path.stem, path, None,
-                                                                   error=str(exc))])
+                self._record(result, key, path, [_row(path.stem, path, None, error=str(exc))])
                 continue
             sig2 = _signature(path)  # unchanged while we read it?
             if sig2 != sig:

@@ -99,9 +99,16 @@ def register(app: typer.Typer) -> None:
                 background = read_pattern(bkg, xtype=xt, wavelength_A=wavelength)
         bscale = _float_or_auto(bkg_scale, "--bkg-scale")
         config = PdfConfig(
-            composition=composition, qmin_invA=qmin, qmax_invA=_float_or_auto(qmax, "--qmax"),
-            qmaxinst_invA=qmaxinst, rpoly_A=rpoly, rmin_A=rmin, rmax_A=rmax, rstep_A=rstep,
-            lorch=lorch, bkg_scale=1.0 if bscale is None else bscale,
+            composition=composition,
+            qmin_invA=qmin,
+            qmax_invA=_float_or_auto(qmax, "--qmax"),
+            qmaxinst_invA=qmaxinst,
+            rpoly_A=rpoly,
+            rmin_A=rmin,
+            rmax_A=rmax,
+            rstep_A=rstep,
+            lorch=lorch,
+            bkg_scale=1.0 if bscale is None else bscale,
         )
         result = transform(sample, config, background)
         for key, path in outs.items():
@@ -113,15 +120,17 @@ def register(app: typer.Typer) -> None:
             save_figure(plot_pdf(result, title=str(pattern.name)), plot)
         summary = result.summary()
         if json_mode:
-            emit_json({
-                "command": "pdf",
-                "input": str(pattern),
-                "background": None if bkg is None else str(bkg),
-                **summary,
-                "outputs": {k: str(v) for k, v in outs.items()},
-                "plot": None if plot is None else str(plot),
-                "units": {"q": "1/angstrom", "r": "angstrom", "G": "1/angstrom^2"},
-            })
+            emit_json(
+                {
+                    "command": "pdf",
+                    "input": str(pattern),
+                    "background": None if bkg is None else str(bkg),
+                    **summary,
+                    "outputs": {k: str(v) for k, v in outs.items()},
+                    "plot": None if plot is None else str(plot),
+                    "units": {"q": "1/angstrom", "r": "angstrom", "G": "1/angstrom^2"},
+                }
+            )
         else:
             info(
                 f"Q = {result.qmin_invA:g}–{result.qmax_invA:.4g} Å⁻¹"
@@ -163,16 +172,23 @@ def register(app: typer.Typer) -> None:
         if plot is not None:
             check_output(plot, overwrite)
         gr = read_pattern(gr_file)
-        res = correlation_length(gr, rmin_A=rmin, rmax_A=rmax, window_A=window,
-                                 qdamp_invA=qdamp)
+        res = correlation_length(gr, rmin_A=rmin, rmax_A=rmax, window_A=window, qdamp_invA=qdamp)
         if plot is not None:
             from ..plot import save_figure
             from ..plot.pdf import plot_corrlen
 
             save_figure(plot_corrlen(gr, res, title=gr_file.name), plot)
         if json_mode:
-            emit_json({"command": "corrlen", "input": str(gr_file), **res.as_dict(),
-                       "units": {"xi_A": "angstrom", "r_noise_A": "angstrom"}})
+            emit_json(
+                {
+                    "command": "corrlen",
+                    "input": str(gr_file),
+                    **res.as_dict(),
+                    "units": {"xi_A": "angstrom", "r_noise_A": "angstrom"},
+                }
+            )
         else:
-            print(f"xi_A = {res.xi_A:.2f} ± {res.xi_esd_A:.2f} Å ({res.method}); "
-                  f"r_noise_A = {res.r_noise_A:.2f} Å")
+            print(
+                f"xi_A = {res.xi_A:.2f} ± {res.xi_esd_A:.2f} Å ({res.method}); "
+                f"r_noise_A = {res.r_noise_A:.2f} Å"
+            )

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ._common import emit_json, fail, handle_errors, info, show_progress
+from ._series_table import print_summary
 
 
 def register(app: typer.Typer) -> None:
@@ -81,40 +82,6 @@ def register(app: typer.Typer) -> None:
                 }
             )
         else:
-            _print_table(result.rows)
+            print_summary(result.rows)
         if result.n_ok == 0:
             raise typer.Exit(2)
-
-
-def _print_table(rows) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    cols = [
-        ("name", "{}"),
-        ("cycle", "{}"),
-        ("state", "{}"),
-        ("a_A", "{:.5f}"),
-        ("a_esd_A", "{:.5f}"),
-        ("size_A", "{:.1f}"),
-        ("rs_fraction", "{:.2f}"),
-        ("rwp", "{:.3f}"),
-        ("xi_A", "{:.1f}"),
-        ("xi_esd_A", "{:.1f}"),
-        ("r_noise_A", "{:.1f}"),
-        ("volume_change_pct", "{:.2f}"),
-        ("error", "{}"),
-    ]
-    table = Table(title="xrdpdf series summary")
-    for c, _ in cols:
-        table.add_column(c)
-    for r in rows:
-        cells = []
-        for c, fmt in cols:
-            v = r.get(c)
-            if isinstance(v, float) and v != v:
-                cells.append("")
-            else:
-                cells.append(fmt.format(v) if v not in (None, "") else "")
-        table.add_row(*cells)
-    Console(width=200).print(table)

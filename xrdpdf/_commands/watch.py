@@ -76,8 +76,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         settle: Annotated[
             float,
-            typer.Option("--settle", help="Seconds an unchanged, unreadable file waits "
-                         "before it is reported bad."),
+            typer.Option(
+                "--settle",
+                help="Seconds an unchanged, unreadable file waits before it is reported bad.",
+            ),
         ] = 10.0,
         overwrite: Annotated[
             bool, typer.Option("--overwrite", help="Replace existing outputs.")

@@ -63,8 +63,9 @@ def plot_patterns(
             m = model if model.unit == unit else (model.to_q() if unit == "q_A^-1" else None)
             if m is not None:
                 mnorm = float(np.max(m.y)) if normalize and np.max(m.y) > 0 else 1.0
-                ax.plot(m.x, m.y / mnorm + shift, "--", lw=0.7, color="0.3",
-                        label=f"{label} (model)")
+                ax.plot(
+                    m.x, m.y / mnorm + shift, "--", lw=0.7, color="0.3", label=f"{label} (model)"
+                )
     ax.set_xlabel(_UNIT_LABEL.get(unit, unit))
     ax.set_ylabel("I (normalized, offset)" if normalize else "I")
     ax.set_xlim(min(float(p.x[0]) for p in patterns), max(float(p.x[-1]) for p in patterns))

@@ -34,16 +34,21 @@ def plot_pdf(result: Any, title: str | None = None):
     axes[1].plot(fq.x, fq.y, lw=0.6, label="F(Q)")
     if fq.sigma is not None:
         axes[1].fill_between(fq.x, fq.y - fq.sigma, fq.y + fq.sigma, alpha=0.3, lw=0)
-    axes[1].axvline(result.qmax_invA, color="k", ls="--", lw=0.8,
-                    label=f"Q_max = {result.qmax_invA:.2f} Å⁻¹" + (" (auto)" if result.qmax_auto
-                                                                  else ""))
+    axes[1].axvline(
+        result.qmax_invA,
+        color="k",
+        ls="--",
+        lw=0.8,
+        label=f"Q_max = {result.qmax_invA:.2f} Å⁻¹" + (" (auto)" if result.qmax_auto else ""),
+    )
     axes[1].set_xlabel("Q (Å⁻¹)")
     axes[1].set_ylabel("F (Å⁻¹)")
     axes[1].legend(loc="upper right", fontsize=8)
     axes[2].plot(gr.x, gr.y, lw=0.7, label="G(r)")
     if gr.sigma is not None:
-        axes[2].fill_between(gr.x, gr.y - 3 * gr.sigma, gr.y + 3 * gr.sigma, alpha=0.3, lw=0,
-                             label="±3σ")
+        axes[2].fill_between(
+            gr.x, gr.y - 3 * gr.sigma, gr.y + 3 * gr.sigma, alpha=0.3, lw=0, label="±3σ"
+        )
     axes[2].set_xlabel("r (Å)")
     axes[2].set_ylabel("G (Å⁻²)")
     axes[2].legend(loc="upper right", fontsize=8)
@@ -52,8 +57,9 @@ def plot_pdf(result: Any, title: str | None = None):
     return fig
 
 
-def plot_gr_comparison(r, g, r_ref, g_ref, labels=("xrdpdf", "PDFgetX3"), title=None,
-                       rw: float | None = None):
+def plot_gr_comparison(
+    r, g, r_ref, g_ref, labels=("xrdpdf", "PDFgetX3"), title=None, rw: float | None = None
+):
     """G(r) against a reference G(r), with the difference offset below."""
     fig, ax = new_figure(1, 1, figsize=(8.0, 4.5))
     g = np.asarray(g)
@@ -79,10 +85,16 @@ def plot_corrlen(gr: Any, result: Any, title: str | None = None):
     fig, ax = new_figure(1, 1, figsize=(8.0, 4.5))
     ax.plot(gr.x, gr.y, lw=0.6, label="G(r)")
     ax.plot(result.envelope_r_A, result.envelope, "o", ms=4, label="RMS envelope")
-    ax.plot(result.envelope_r_A, result.envelope_model, "-", lw=1.5,
-            label=f"sphere fit D = {result.xi_A:.1f} ± {result.xi_esd_A:.1f} Å")
-    ax.axvline(result.r_noise_A, color="k", ls=":", lw=1,
-               label=f"r_noise = {result.r_noise_A:.1f} Å")
+    ax.plot(
+        result.envelope_r_A,
+        result.envelope_model,
+        "-",
+        lw=1.5,
+        label=f"sphere fit D = {result.xi_A:.1f} ± {result.xi_esd_A:.1f} Å",
+    )
+    ax.axvline(
+        result.r_noise_A, color="k", ls=":", lw=1, label=f"r_noise = {result.r_noise_A:.1f} Å"
+    )
     ax.set_xlabel("r (Å)")
     ax.set_ylabel("G (Å⁻²)")
     ax.legend(loc="upper right", fontsize=8)

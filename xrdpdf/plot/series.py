@@ -117,15 +117,20 @@ def corrlen_figure(rows: Sequence[Mapping[str, Any]]):
                 label=state,
             )
     ax.set(xlabel="cycle", ylabel="correlation length ξ (Å)", title="PDF correlation length")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     return fig
 
 
 def lattice_figure(rows: Sequence[Mapping[str, Any]]):
-    """Refined rocksalt a (Å) per cycle and state, with esd error bars."""
+    """Refined rocksalt a (Å) per cycle and state, with esd error bars (rows with RS only)."""
     fig, ax = new_figure(figsize=(6, 4.5))
     for state, (color, marker) in _STATE_STYLE.items():
-        sel = [r for r in rows if r["state"] == state and _ok(r.get("a_A"))]
+        sel = [
+            r
+            for r in rows
+            if r["state"] == state and _ok(r.get("a_A")) and _or0(r.get("rs_fraction")) > 0
+        ]
         if sel:
             ax.errorbar(
                 [r["cycle"] for r in sel],
@@ -137,7 +142,8 @@ def lattice_figure(rows: Sequence[Mapping[str, Any]]):
                 label=state,
             )
     ax.set(xlabel="cycle", ylabel="a (Å)", title="lattice parameter vs state")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     return fig
 
 
