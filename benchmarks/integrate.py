@@ -164,13 +164,14 @@ def fast_frames(paths, stack: bool):
 
 
 # ------------------------------------------------------------------------- timing
-def run_plain(ai, paths, stack, nframes, dark, mask):
+def run_plain(ai, npt, paths, stack, nframes, dark, mask):
     out = []
+    c0 = time.process_time()
     t0 = time.perf_counter()
     for frame in fabio_frames(paths, stack):
         res = ai.integrate1d(
             frame,
-            NPT,
+            npt,
             unit=UNIT,
             method=METHOD,
             error_model="poisson",
@@ -181,18 +182,21 @@ def run_plain(ai, paths, stack, nframes, dark, mask):
         )
         out.append((res.intensity, res.sigma, res.count))
     dt = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     assert len(out) == nframes
-    return dt, out
+    return dt, cpu, out
 
 
 def run_fast(si, paths, stack, nframes, dark):
     out = []
+    c0 = time.process_time()
     t0 = time.perf_counter()
     for _, intensity, sigma in si.integrate_stack(fast_frames(paths, stack), dark=dark):
         out.append((intensity, sigma))
     dt = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     assert len(out) == nframes
-    return dt, out
+    return dt, cpu, out
 
 
 def deviations(plain, fast) -> tuple[float, float]:
@@ -236,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of each path (default 3)")
     ap.add_argument("--stack", action="store_true", help="one multi-frame HDF5 file")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
-    ap.add_argument("--smoke", action="store_true", help="tiny run (3 frames of 512², 1 repeat)")
+    ap.add_argument(
+        "--smoke", action="store_true", help="tiny run (3 frames of 512², 750 bins, 1 repeat)"
+    )
     args = ap.parse_args(argv)
     if args.frames < 1 or args.repeat < 1:
         print("integrate.py: error: --frames and --repeat must be >= 1", file=sys.stderr)
@@ -244,9 +250,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from xrdpdf._fastint import SparseIntegrator
 
-    shape, pixel_m, nframes, repeat = SHAPE, PIXEL_M, args.frames, args.repeat
-    if args.smoke:
-        shape, pixel_m, nframes, repeat = (512, 512), 4 * PIXEL_M, 3, 1
+    shape, pixel_m, npt, nframes, repeat = SHAPE, PIXEL_M, NPT, args.frames, args.repeat
+    if args.smoke:  # the same detector binned 4×4, with 4× coarser bins
+        shape, pixel_m, npt, nframes, repeat = (512, 512), 4 * PIXEL_M, NPT // 4, 3, 1
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     load_start = os.getloadavg()
     rng = np.random.default_rng(20240811)
@@ -270,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         first = next(iter(fast_frames(paths, args.stack)))
         ai.integrate1d(
             first,
-            NPT,
+            npt,
             unit=UNIT,
             method=METHOD,
             error_model="poisson",
@@ -282,12 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         cache = tmpdir / "cache"
         t = time.perf_counter()
         si = SparseIntegrator.from_pyfai(
-            ai, shape, NPT, UNIT, mask=mask, polarization_factor=POLARIZATION, cache_dir=cache
+            ai, shape, npt, UNIT, mask=mask, polarization_factor=POLARIZATION, cache_dir=cache
         )
         build_s = time.perf_counter() - t
         t = time.perf_counter()
         si = SparseIntegrator.from_pyfai(
-            ai, shape, NPT, UNIT, mask=mask, polarization_factor=POLARIZATION, cache_dir=cache
+            ai, shape, npt, UNIT, mask=mask, polarization_factor=POLARIZATION, cache_dir=cache
         )
         cache_load_s = time.perf_counter() - t
         assert si.loaded_from_cache
@@ -295,25 +301,39 @@ def main(argv: list[str] | None = None) -> int:
         si.integrate(first, dark)  # numba compilation, or loading it from numba's cache
         jit_s = time.perf_counter() - t
 
-        # --- floors of the fast path
-        t = time.perf_counter()
-        in_memory = [f for f in fast_frames(paths, args.stack)]
-        read_s = time.perf_counter() - t
-        t = time.perf_counter()
-        for f in in_memory:
-            si.integrate(f, dark)
-        kernel_s = time.perf_counter() - t
-        del in_memory
-
-        # --- timed runs, interleaved so both see the same load
-        plain_runs, fast_runs = [], []
+        # --- timed runs, interleaved so that both paths see the same load; each
+        # repeat also times the floors: reading alone (both readers) and integrating
+        # frames already in memory.
+        plain_runs, fast_runs, plain_cpu, fast_cpu = [], [], [], []
+        read_ms, fabio_ms, kernel_ms = [], [], []
         for _ in range(repeat):
-            dt, plain_out = run_plain(ai, paths, args.stack, nframes, dark, mask)
+            t = time.perf_counter()
+            in_memory = list(fast_frames(paths, args.stack))
+            read_ms.append(1e3 * (time.perf_counter() - t) / nframes)
+            t = time.perf_counter()
+            for _f in fabio_frames(paths, args.stack):
+                pass
+            fabio_ms.append(1e3 * (time.perf_counter() - t) / nframes)
+            t = time.perf_counter()
+            for f in in_memory:
+                si.integrate(f, dark)
+            kernel_ms.append(1e3 * (time.perf_counter() - t) / nframes)
+            del in_memory
+
+            dt, cpu, plain_out = run_plain(ai, npt, paths, args.stack, nframes, dark, mask)
             plain_runs.append(nframes / dt)
-            dt, fast_out = run_fast(si, paths, args.stack, nframes, dark)
+            plain_cpu.append(1e3 * cpu / nframes)
+            dt, cpu, fast_out = run_fast(si, paths, args.stack, nframes, dark)
             fast_runs.append(nframes / dt)
-            log(f"  run: plain {plain_runs[-1]:6.2f} frames/s   fast {fast_runs[-1]:6.2f} frames/s")
+            fast_cpu.append(1e3 * cpu / nframes)
+            log(
+                f"  run: plain {plain_runs[-1]:6.2f} frames/s   fast {fast_runs[-1]:6.2f} frames/s"
+                f"   (read {read_ms[-1]:.1f} ms, fabio read {fabio_ms[-1]:.1f} ms, integrate"
+                f" in memory {kernel_ms[-1]:.1f} ms per frame; load {os.getloadavg()[0]:.2f})"
+            )
         dev_i, dev_s = deviations(plain_out, fast_out)
+        read_ms_med = statistics.median(read_ms)
+        kernel_ms_med = statistics.median(kernel_ms)
 
     plain_fps = statistics.median(plain_runs)
     fast_fps = statistics.median(fast_runs)
@@ -324,21 +344,26 @@ def main(argv: list[str] | None = None) -> int:
         "frames": nframes,
         "repeat": repeat,
         "shape": list(shape),
-        "npt": NPT,
+        "npt": npt,
         "unit": UNIT,
         "plain_fps": plain_fps,
         "fast_fps": fast_fps,
         "ratio": fast_fps / plain_fps,
         "plain_fps_runs": plain_runs,
         "fast_fps_runs": fast_runs,
+        # CPU time of the process (all threads) per frame: the work, whatever the load
+        "plain_cpu_ms_per_frame": statistics.median(plain_cpu),
+        "fast_cpu_ms_per_frame": statistics.median(fast_cpu),
+        "cpu_ratio": statistics.median(plain_cpu) / statistics.median(fast_cpu),
         "max_rel_dev": dev_i,
         "max_rel_dev_sigma": dev_s,
         "operator_nbytes": si.nbytes,
         "operator_nnz": si.nnz,
-        "read_floor_fps": nframes / read_s,
-        "read_floor_ms": 1e3 * read_s / nframes,
-        "kernel_floor_fps": nframes / kernel_s,
-        "kernel_floor_ms": 1e3 * kernel_s / nframes,
+        "read_floor_ms": read_ms_med,
+        "read_floor_fps": 1e3 / read_ms_med,
+        "fabio_read_ms": statistics.median(fabio_ms),
+        "kernel_floor_ms": kernel_ms_med,
+        "kernel_floor_fps": 1e3 / kernel_ms_med,
         "setup_s": {
             "pyfai_csr": pyfai_setup_s,
             "operator_build": build_s,
@@ -357,12 +382,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ratio fast/plain:                  {result['ratio']:7.2f}")
         print(f"max relative deviation I, sigma:   {dev_i:.2e}, {dev_s:.2e}")
         print(
+            f"CPU time per frame (all threads):  plain {result['plain_cpu_ms_per_frame']:.1f} ms,"
+            f" fast {result['fast_cpu_ms_per_frame']:.1f} ms (ratio {result['cpu_ratio']:.2f})"
+        )
+        print(
             f"operator: {si.nbytes / 2**20:.1f} MiB, {si.nnz} non-zeros; build {build_s:.2f} s,"
             f" cached load {cache_load_s:.2f} s"
         )
         print(
             f"floors: read {result['read_floor_ms']:.1f} ms/frame"
-            f" ({result['read_floor_fps']:.0f} frames/s), integrate in memory"
+            f" ({result['read_floor_fps']:.0f} frames/s; fabio {result['fabio_read_ms']:.1f} ms),"
+            " integrate in memory"
             f" {result['kernel_floor_ms']:.1f} ms/frame ({result['kernel_floor_fps']:.0f} frames/s)"
         )
         print(

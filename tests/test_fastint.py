@@ -430,3 +430,17 @@ def test_bad_frame_input(ai, images):
         si.integrate(images["frame"], np.zeros((3, 3)))
     with pytest.raises(InputError, match="prefetch"):
         next(si.integrate_stack([images["frame"]], prefetch=0))
+
+
+def test_concurrent_calls_agree(ai, images):
+    # Several Python threads may share one integrator (the kernel launches are serialised).
+    from concurrent.futures import ThreadPoolExecutor
+
+    si = SparseIntegrator.from_pyfai(ai, SHAPE, NPT, "q_A^-1", cache_dir=False)
+    rng = np.random.default_rng(5)
+    frames = [rng.poisson(80.0, SHAPE).astype(np.float32) for _ in range(6)]
+    serial = [si.integrate(f)[1] for f in frames]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        parallel = list(pool.map(lambda f: si.integrate(f)[1], frames))
+    for a, b in zip(serial, parallel, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -44,6 +44,10 @@ _CACHE_FORMAT = 1
 _METHOD = ("bbox", "csr", "cython")
 _UNITS = ("q_A^-1", "2th_deg")
 _BLOCKS_PER_THREAD = 32
+# One kernel launch at a time: numba's workqueue threading layer (the fallback when
+# neither OpenMP nor TBB is present) aborts on concurrent launches, and the kernel
+# already uses every core.
+_KERNEL_LOCK = threading.Lock()
 
 
 def default_cache_dir() -> Path:
@@ -709,7 +713,7 @@ class SparseIntegrator:
         ov_bounds = np.searchsorted(op.ov_pix, pix_bounds).astype(np.int64)
         nacc = npt + op.pad.shape[1]
         acc = np.zeros((4, nthread, nacc))
-        with numba.parallel_chunksize(1):
+        with _KERNEL_LOCK, numba.parallel_chunksize(1):
             _scatter_kernel(
                 op.pad,
                 op.first,
