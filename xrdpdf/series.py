@@ -38,6 +38,7 @@ import math
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -390,7 +391,7 @@ def _empty_row(sample: SampleSpec, digest: str) -> dict[str, Any]:
 
 def _integrator(config: SeriesConfig):
     """The worker's Integrator for this geometry and settings (built once, reused)."""
-    from . import images, integrate
+    from . import integrate
 
     settings = dict(config.integrate)
     key = json.dumps(
@@ -400,7 +401,6 @@ def _integrator(config: SeriesConfig):
     )
     integ = _INTEGRATORS.get(key)
     if integ is None:
-        ai = integrate.load_poni(config.poni)
         kw: dict[str, Any] = {}
         for src, dst in (
             ("npt", "npt"),
@@ -411,14 +411,12 @@ def _integrator(config: SeriesConfig):
         ):
             if src in settings:
                 kw[dst] = settings[src]
-        mask = images.read_mask(config.mask) if config.mask else None
-        flat = images.read_flat(config.flat) if config.flat else None
-        integ = integrate.Integrator(
-            ai,
-            settings=integrate.IntegrationSettings(**kw),
-            mask=mask,
-            flat=flat,
-            poni=str(config.poni),
+        integ = integrate.integrator_from_files(
+            config.poni,
+            integrate.IntegrationSettings(**kw),
+            mask=config.mask,
+            flat=config.flat,
+            first_image=config.samples[0].images[0],
         )
         _INTEGRATORS.clear()
         _INTEGRATORS[key] = integ
@@ -451,7 +449,7 @@ def _refine_sample(config: SeriesConfig, sample: SampleSpec, pattern, sdir: Path
     from . import io, refine
 
     opts = dict(config.refine)
-    kw: dict[str, Any] = {"amorphous": bool(opts.get("amorphous", True))}
+    kw: dict[str, Any] = {"amorphous": bool(opts.get("amorphous", False))}
     if "background_terms" in opts:
         kw["n_background"] = int(opts["background_terms"])
     if "fit_range" in opts:
@@ -459,13 +457,16 @@ def _refine_sample(config: SeriesConfig, sample: SampleSpec, pattern, sdir: Path
         kw["xrange"] = (float(lo), float(hi))
     if "k" in config.size:
         kw["k_scherrer"] = float(config.size["k"])
-    res = refine.refine(
-        pattern,
-        list(sample.phases),
-        cuka=bool(opts.get("cuka", False)),
-        resolution=_resolution(config),
-        **kw,
-    )
+    with warnings.catch_warnings():
+        # non-convergence is recorded in the row's error column, not printed
+        warnings.simplefilter("ignore", refine.RefinementWarning)
+        res = refine.refine(
+            pattern,
+            list(sample.phases),
+            cuka=bool(opts.get("cuka", False)),
+            resolution=_resolution(config),
+            **kw,
+        )
     first = res.phases[0]
     row.update(
         phase=first.name,

@@ -195,40 +195,16 @@ class ImageReducer:
         if self.outdir.exists() and not self.outdir.is_dir():
             raise InputError(f"{self.outdir}: output path exists and is not a folder")
         self._ai = integrate.load_poni(self.poni)
-        self._provenance: dict[str, Any] = {}
-        self._mask = self._dark = self._flat = None
-        if mask is not None:
-            self._mask = images.read_mask(mask)
-            self._provenance["mask"] = str(mask)
-        if darks:
-            darks = list(darks)
-            self._dark = images.read_dark(darks)
-            self._provenance["dark"] = [str(d) for d in darks] if len(darks) > 1 else str(darks[0])
-        if flat is not None:
-            self._flat = images.read_flat(flat)
-            self._provenance["flat"] = str(flat)
+        self._files = {"mask": mask, "darks": list(darks) if darks else None, "flat": flat}
         self._integrator: integrate.Integrator | None = None
-        shape = None
-        if self._ai.detector.shape is None:
-            for arr in (self._mask, self._dark, self._flat):
-                if arr is not None:
-                    shape = arr.shape
-                    break
-        if self._ai.detector.shape is not None or shape is not None:
-            self._integrator = self._build(shape)
+        if self._ai.detector.shape is not None or mask or darks or flat:
+            self._integrator = self._build(None)  # reads mask/dark/flat now: errors at start
         self.outdir.mkdir(parents=True, exist_ok=True)
 
     # -- integrator, built once
-    def _build(self, shape: tuple[int, ...] | None) -> integrate.Integrator:
-        return integrate.Integrator(
-            self._ai,
-            None if shape is None else (int(shape[0]), int(shape[1])),
-            self.settings,
-            mask=self._mask,
-            dark=self._dark,
-            flat=self._flat,
-            poni=str(self.poni),
-            provenance=self._provenance,
+    def _build(self, first_image: str | os.PathLike | None) -> integrate.Integrator:
+        return integrate.integrator_from_files(
+            self.poni, self.settings, first_image=first_image, **self._files
         )
 
     def integrator(self, first_image: str | os.PathLike | None = None) -> integrate.Integrator:
@@ -236,8 +212,7 @@ class ImageReducer:
         if self._integrator is None:
             if first_image is None:
                 raise InputError(f"{self.poni}: the detector has no shape; give an image")
-            first = next(iter(images.iter_frames(first_image, frames=[0])))
-            self._integrator = self._build(first.data.shape)
+            self._integrator = self._build(first_image)
         return self._integrator
 
     @property

@@ -52,7 +52,7 @@ def run_integrate(
     """
     from .. import images as img
     from ..errors import InputError
-    from ..integrate import IntegrationSettings, Integrator, integrate_frames, load_poni
+    from ..integrate import IntegrationSettings, integrate_frames, integrator_from_files
     from ..io import write_pattern
 
     if fmt not in FORMATS:
@@ -76,36 +76,8 @@ def run_integrate(
         sigma_clip=sigma_clip,
         method=method,
     )
-    ai = load_poni(poni)
-    provenance: dict = {}
-    mask_arr = dark_arr = flat_arr = None
-    if mask is not None:
-        mask_arr = img.read_mask(mask)
-        provenance["mask"] = str(mask)
-    if darks:
-        dark_arr = img.read_dark(darks)
-        provenance["dark"] = [str(d) for d in darks] if len(darks) > 1 else str(darks[0])
-    if flat is not None:
-        flat_arr = img.read_flat(flat)
-        provenance["flat"] = str(flat)
-    shape = None
-    if ai.detector.shape is None:  # a generic detector: take the shape of the first input
-        for arr in (mask_arr, dark_arr, flat_arr):
-            if arr is not None:
-                shape = arr.shape
-                break
-        if shape is None:
-            first = next(iter(img.iter_frames(images[0], frames=[0])), None)
-            shape = None if first is None else first.data.shape
-    integrator = Integrator(
-        ai,
-        shape,
-        settings,
-        mask=mask_arr,
-        dark=dark_arr,
-        flat=flat_arr,
-        poni=str(poni),
-        provenance=provenance,
+    integrator = integrator_from_files(
+        poni, settings, mask=mask, darks=darks, flat=flat, first_image=images[0]
     )
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
