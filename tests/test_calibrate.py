@@ -49,7 +49,7 @@ def simulate(
     """Poisson image of a calibrant: pseudo-Voigt rings of known FWHM(Q), η on a background."""
     cal = pyfai_calibrant(calibrant)
     cal.wavelength = WL_A * 1e-10
-    shape = ai.detector.max_shape
+    shape = ai.detector.shape or ai.detector.max_shape
     q = ai.array_from_unit(shape, "center", "q_A^-1", scale=True)
     qg = np.linspace(max(q.min() - 0.05, 0), q.max() + 0.05, 40000)
     prof = np.zeros_like(qg)

@@ -200,8 +200,8 @@ def auto_mask(
     dark : (ny, nx) ndarray, optional
         A dark frame; its hot pixels are flagged as well.
     hot_nsigma : float
-        A pixel is hot when it exceeds the median of its 5×5 neighbourhood by more than
-        ``hot_nsigma`` robust standard deviations *and* by more than a factor of 3.
+        A pixel is hot when it exceeds the brightest of its 8 neighbours by more than
+        ``hot_nsigma`` noise standard deviations *and* by more than a factor of 3.
     dead_below : float, optional
         Pixels at or below this value are dead.  Default: 0 when fewer than 1 % of the pixels
         are negative (a raw-count image: zero or negative means dead or a gap), otherwise a
@@ -210,8 +210,9 @@ def auto_mask(
         Also mask this many pixels along each detector edge.
     beamstop : bool
         Mask the beamstop and its arm: connected regions of at least 50 pixels whose 5×5-mean
-        intensity is below 20 % of the image median (for a dark-subtracted image, with more
-        than 1 % negative pixels, also below the median − 5 robust σ of the 5×5 means; only
+        intensity is below 20 % of the 5th percentile of the 5×5 means (the darkest
+        background; for a dark-subtracted image, with more
+        than 1 % negative pixels: below 20 % of the median and the median − 5 robust σ; only
         for images with a positive median), dilated by 3 pixels (penumbra).
 
     Returns
@@ -223,8 +224,8 @@ def auto_mask(
     -----
     Module gaps of tiled detectors are rows or columns whose pixels (nearly all) share one
     value (the dummy value, often 0 or −1); such lines are flagged, which also catches gaps
-    the detector description does not know.  σ is 1.4826·MAD of the image minus its 5×5
-    median, i.e. the pixel-to-pixel noise, so smooth rings are not flagged.
+    the detector description does not know.  A ring pixel always has a neighbour along the ring
+    of similar intensity, so sharp rings are not flagged as hot.
     """
     img = np.asarray(image, dtype=np.float64)
     if img.ndim != 2 or min(img.shape) < 8:
@@ -288,7 +289,8 @@ def _beamstop(img: np.ndarray) -> np.ndarray:
     sv = smooth[valid]
     spread = 1.4826 * float(np.median(np.abs(sv - np.median(sv))))
     raw = np.mean(img[valid] < 0) < 0.01
-    level = 0.2 * med if raw else min(0.2 * med, med - 5.0 * spread)
+    p5 = float(np.percentile(sv, 5))
+    level = 0.2 * p5 if raw else min(0.2 * med, med - 5.0 * spread)
     dark = (smooth < level) & valid
     lab, n = ndimage.label(dark)
     if n == 0:
@@ -301,16 +303,20 @@ def _beamstop(img: np.ndarray) -> np.ndarray:
 
 
 def _hot_pixels(img: np.ndarray, nsigma: float) -> np.ndarray:
-    """Pixels far above their 5×5 median (NaN = already masked)."""
+    """Isolated pixels far above all 8 neighbours (NaN = already masked).
+
+    A ring pixel always has a neighbour along the ring of similar intensity; a hot pixel has
+    none.  Hot: value − max(neighbours) > nsigma·√(σ² + max(neighbours)) and value >
+    3·max(neighbours) + nsigma·σ, with σ the robust pixel-to-pixel noise of the image.
+    """
     filled = np.where(np.isfinite(img), img, np.nanmedian(img))
-    med = ndimage.median_filter(filled, size=5, mode="nearest")
-    resid = filled - med
-    sample = resid[:: max(1, resid.shape[0] // 512), :: max(1, resid.shape[1] // 512)]
-    sigma = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
-    sigma = max(sigma, 1e-12)
-    # Poisson-like scaling: the local noise grows with the local level
-    local = np.sqrt(sigma**2 + np.clip(med, 0, None))
-    hot = (resid > nsigma * local) & (filled > 3.0 * np.abs(med) + nsigma * sigma)
+    foot = np.ones((3, 3), bool)
+    foot[1, 1] = False
+    nmax = ndimage.maximum_filter(filled, footprint=foot, mode="nearest")
+    d = np.diff(filled[:: max(1, filled.shape[0] // 512)], axis=1).ravel()
+    sigma = max(1.4826 * float(np.median(np.abs(d - np.median(d)))) / math.sqrt(2.0), 1e-12)
+    local = np.sqrt(sigma**2 + np.clip(nmax, 0, None))
+    hot = (filled - nmax > nsigma * local) & (filled > 3.0 * np.abs(nmax) + nsigma * sigma)
     return hot & np.isfinite(img)
 
 
@@ -436,8 +442,8 @@ def _profile_peaks(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positions and prominences (in noise units) of the peaks of a radial profile.
 
-    The noise is √2 × the standard error of the peak's bin (``sem``) when given, else the
-    robust scatter of the profile's first differences.
+    The noise is √2 × the background standard error near the peak (from ``sem``) when given,
+    else the robust scatter of the profile's first differences.
     """
     if prof.size < 20:
         return np.empty(0), np.empty(0)
@@ -451,7 +457,12 @@ def _profile_peaks(
     pk, props = signal.find_peaks(y, prominence=0.0, distance=max(1, int(min_sep / step)))
     if sem is not None and sem.size:
         # local noise: the standard error of the peak bin (the baseline has its own, hence √2)
-        noise = np.maximum(math.sqrt(2.0) * sem[pk], floor)
+        # the background's standard error near the peak (the peak bin's own is inflated by
+        # any azimuthal spread of the ring)
+        wide = max(5, int(12 * min_sep / step))
+        sem_bg = ndimage.median_filter(sem, size=wide, mode="nearest")
+        sem_bg = np.minimum(sem_bg, ndimage.minimum_filter1d(sem, size=wide) * 3.0)
+        noise = np.maximum(math.sqrt(2.0) * sem_bg[pk], floor)
     else:
         noise = np.full(pk.size, max(noise, floor))
     # significant, and not negligible next to the strongest ring (beamstop edges, arm shadow)
