@@ -189,7 +189,7 @@ class _Operator:
     them and the few beyond the width go to the ``ov_*`` list.
     """
 
-    pad: np.ndarray  # (npix, W) float32, W a multiple of 4
+    pad: np.ndarray  # (npix, W) float32, W = 4 or 8
     first: np.ndarray  # (npix,) uint16 or int32, first bin of each pixel
     ov_pix: np.ndarray  # (nov,) int32, overflow entries sorted by pixel
     ov_bin: np.ndarray  # (nov,) int32
