@@ -41,8 +41,8 @@ with, for Q in Å⁻¹ (coefficients low order first, as numpy ``polyval``),
 A quadratic is enough: the Caglioti law [1]_ FWHM_2θ² = U tan²θ + V tan θ + W, moved to Q at the
 small angles of high-energy diffraction (tan θ ≈ Qλ/4π, dQ = (2π/λ) cos θ d(2θ)), is a smooth,
 slowly varying function of Q.  η is the pseudo-Voigt Lorentzian fraction,
-pV = η L + (1 − η) G with a common FWHM.  Read it back with :func:`load_resolution` (or
-:func:`xrdpdf.phases.load_resolution`); outside ``q_range_invA`` the model is extrapolated.
+pV = η L + (1 − η) G with a common FWHM.  Read it back with
+:func:`xrdpdf.phases.load_resolution`; outside ``q_range_invA`` the model is extrapolated.
 
 References
 ----------
@@ -57,29 +57,27 @@ References
 from __future__ import annotations
 
 import io as _io
-import json
 import logging
 import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import ndimage, optimize, signal
 
 from .errors import CalibrationError, InputError
+from .phases import Resolution
 
 __all__ = [
     "CalibrationResult",
-    "Resolution",
+    "ResolutionFit",
     "RESOLUTION_SCHEMA",
     "auto_mask",
     "calibrate",
     "get_calibrant",
     "instrument_resolution",
-    "load_resolution",
     "make_detector",
 ]
 
@@ -960,16 +958,17 @@ def _check_rings(ai, img, bad, cal) -> tuple[int, int, int]:
 # resolution
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Resolution:
-    """Instrument resolution FWHM(Q) and pseudo-Voigt mixing η(Q) (see the module docstring).
+class ResolutionFit:
+    """The fitted instrument resolution and where it came from (see the module docstring).
+
+    The model itself is a :class:`xrdpdf.phases.Resolution` (model ``"poly"`` in Q), the one
+    that refinement and sizing read back with :func:`xrdpdf.phases.load_resolution`; this
+    class adds the provenance written to the same JSON file.
 
     Attributes
     ----------
-    fwhm_coeffs : tuple of float
-        c0, c1, ... of FWHM(Q) = Σ c_k Q^k (Å⁻¹, Q in Å⁻¹).
-    eta_coeffs : tuple of float
-        e0, e1, ... of η(Q) = clip(Σ e_k Q^k, 0, 1).
-    wavelength_A : float
+    resolution : xrdpdf.phases.Resolution
+        FWHM(Q) = Σ c_k Q^k (Å⁻¹) and η(Q) = clip(Σ e_k Q^k, 0, 1).
     q_range_invA : (float, float)
         Q range of the fitted calibrant peaks.
     peaks : tuple of dict
@@ -978,9 +977,7 @@ class Resolution:
     calibrant : str
     """
 
-    fwhm_coeffs: tuple[float, ...]
-    eta_coeffs: tuple[float, ...]
-    wavelength_A: float
+    resolution: Resolution
     q_range_invA: tuple[float, float] = (0.0, float("inf"))
     peaks: tuple[dict, ...] = ()
     integration_method: tuple[str, ...] = ("no", "histogram", "cython")
@@ -988,78 +985,23 @@ class Resolution:
 
     def fwhm_invA(self, q: np.ndarray | float) -> np.ndarray:
         """Instrumental FWHM (Å⁻¹) at Q (Å⁻¹); never below 0."""
-        q = np.asarray(q, dtype=float)
-        return np.maximum(np.polynomial.polynomial.polyval(q, self.fwhm_coeffs), 0.0)
+        return self.resolution.fwhm_eta_q(q)[0]
 
     def eta(self, q: np.ndarray | float) -> np.ndarray:
         """Lorentzian fraction η of the instrumental pseudo-Voigt at Q (Å⁻¹), in [0, 1]."""
-        q = np.asarray(q, dtype=float)
-        return np.clip(np.polynomial.polynomial.polyval(q, self.eta_coeffs), 0.0, 1.0)
+        return self.resolution.fwhm_eta_q(q)[1]
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of the resolution file."""
-        return {
-            "schema": RESOLUTION_SCHEMA,
-            "model": "poly",
-            "unit": "q_A^-1",
-            "wavelength_A": self.wavelength_A,
-            "fwhm_coeffs": list(self.fwhm_coeffs),
-            "eta_coeffs": list(self.eta_coeffs),
-            "q_range_invA": list(self.q_range_invA),
-            "integration_method": list(self.integration_method),
-            "calibrant": self.calibrant,
-            "peaks": [dict(p) for p in self.peaks],
-        }
-
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> Resolution:
-        """Inverse of :meth:`to_dict`; raises InputError for another model or unit."""
-        if not isinstance(doc, dict):
-            raise InputError(f"a resolution document is a JSON object, got {type(doc).__name__}")
-        if doc.get("model", "poly") != "poly" or doc.get("unit", "q_A^-1") != "q_A^-1":
-            raise InputError(
-                f"unsupported resolution model {doc.get('model')!r} in {doc.get('unit')!r}; "
-                "need model 'poly' in 'q_A^-1'"
-            )
-        try:
-            fw = tuple(float(c) for c in doc["fwhm_coeffs"])
-            et = tuple(float(c) for c in doc.get("eta_coeffs", [0.0]))
-            qr = [float(c) for c in doc.get("q_range_invA", (0.0, float("inf")))]
-            if not fw or not np.all(np.isfinite(fw)) or not np.all(np.isfinite(et)):
-                raise ValueError("coefficients must be finite numbers")
-            return cls(
-                fwhm_coeffs=fw,
-                eta_coeffs=et or (0.0,),
-                wavelength_A=float(doc["wavelength_A"]),
-                q_range_invA=(qr[0], qr[1]),
-                peaks=tuple(dict(p) for p in doc.get("peaks", ())),
-                integration_method=tuple(doc.get("integration_method", ())),
-                calibrant=str(doc.get("calibrant", "")),
-            )
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise InputError(f"malformed resolution document: {exc}") from exc
-
-
-def load_resolution(path: str | os.PathLike) -> Resolution:
-    """Read a resolution JSON file (schema ``xrdpdf.resolution/1``).
-
-    Parameters
-    ----------
-    path : path-like
-
-    Returns
-    -------
-    Resolution
-    """
-    p = Path(path)
-    try:
-        doc = json.loads(p.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read resolution file {p}: {exc}") from exc
-    try:
-        return Resolution.from_dict(doc)
-    except InputError as exc:
-        raise InputError(f"{p}: {exc}") from exc
+        """The JSON document of the resolution file (model plus provenance)."""
+        doc: dict[str, Any] = {"schema": RESOLUTION_SCHEMA}
+        doc.update(self.resolution.to_dict())
+        doc.update(
+            q_range_invA=list(self.q_range_invA),
+            integration_method=list(self.integration_method),
+            calibrant=self.calibrant,
+            peaks=[dict(p) for p in self.peaks],
+        )
+        return doc
 
 
 def _pseudo_voigt(x, area, x0, fwhm, eta, b0, b1):
@@ -1109,7 +1051,7 @@ def instrument_resolution(
     npt: int | None = None,
     method: Sequence[str] = ("no", "histogram", "cython"),
     max_peaks: int = 30,
-) -> Resolution:
+) -> ResolutionFit:
     """Fit the calibrant peaks of an integrated image and model the instrumental widths.
 
     Parameters
@@ -1130,7 +1072,7 @@ def instrument_resolution(
 
     Returns
     -------
-    Resolution
+    ResolutionFit
 
     Raises
     ------
@@ -1202,10 +1144,15 @@ def instrument_resolution(
     et = np.array([p["eta"] for p in peaks])
     ee = np.array([max(p["eta_err"], 0.02) for p in peaks])
     et_c = np.polynomial.polynomial.polyfit(qp, et, 1, w=1.0 / ee)
-    return Resolution(
-        fwhm_coeffs=tuple(float(c) for c in fw_c),
-        eta_coeffs=tuple(float(c) for c in et_c),
-        wavelength_A=float(result.wavelength_A),
+    model = Resolution(
+        "poly",
+        tuple(float(c) for c in fw_c),
+        tuple(float(c) for c in et_c),
+        "q_A^-1",
+        float(result.wavelength_A),
+    )
+    return ResolutionFit(
+        resolution=model,
         q_range_invA=(float(qp.min()), float(qp.max())),
         peaks=tuple(peaks),
         integration_method=tuple(str(m) for m in method),
