@@ -42,6 +42,12 @@ _LAZY: dict[str, str] = {
     "IntegrationSettings": "integrate",
     "integrate_image": "integrate",
     "integrate_frames": "integrate",
+    # calibrate
+    "calibrate": "calibrate",
+    "auto_mask": "calibrate",
+    "instrument_resolution": "calibrate",
+    "CalibrationResult": "calibrate",
+    "integrator_from_files": "integrate",
     # refine, size
     "refine": "refine",
     "RefinementResult": "refine",

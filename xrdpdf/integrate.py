@@ -506,29 +506,36 @@ class Integrator:
         label = str(source) if source is not None else "image"
         if frame_index is not None:
             label = f"{label}[{frame_index}]"
-        data = np.asarray(frame, dtype=np.float64)
+        data = np.asarray(frame)
         if data.ndim != 2:
             raise InputError(f"{label}: expected a 2-D image, got shape {data.shape}")
         check_shape(data, self.shape, label, "image")
-        bad = invalid_pixels(data)
-        nbad = int(bad.sum())
-        if nbad:
-            if (bad | self.static_mask).all():
-                raise InputError(
-                    f"{label}: no valid pixel (all NaN, negative or masked); nothing to integrate"
-                )
-            data = np.where(bad, np.nan, data)  # pyFAI drops NaN pixels (dynamic mask)
-        elif self.static_mask.all():  # pragma: no cover - caught in __post_init__
-            raise InputError(f"{label}: every pixel is masked")
         s = self.settings
         engine = s.method
-        if engine == "fast":  # it drops NaN (and negative) pixels per frame, as pyFAI does
+        nbad = None
+        if engine == "fast":
+            # the kernel reads the frame in its own dtype and leaves NaN and negative pixels
+            # out per frame, as pyFAI does with a dynamic mask: no float copy, no pixel map
             radial, intensity, sigma = self._fast_engine().integrate(data, dark=self._dark)
             radial = np.asarray(radial, float)
             intensity = np.asarray(intensity, float)
             sigma = None if sigma is None else np.asarray(sigma, float)
             valid = np.isfinite(intensity)
+            if not valid.any():
+                raise InputError(
+                    f"{label}: no valid pixel (all NaN, negative or masked); nothing to integrate"
+                )
         else:
+            data = np.asarray(data, dtype=np.float64)
+            bad = invalid_pixels(data)
+            nbad = int(bad.sum())
+            if nbad:
+                if (bad | self.static_mask).all():
+                    raise InputError(
+                        f"{label}: no valid pixel (all NaN, negative or masked); "
+                        "nothing to integrate"
+                    )
+                data = np.where(bad, np.nan, data)  # pyFAI drops NaN pixels (dynamic mask)
             radial, intensity, sigma, valid = self._pyfai(data)
         valid &= np.isfinite(intensity) & np.isfinite(radial)
         if sigma is not None:
