@@ -551,6 +551,13 @@ class PdfUpdate:
         """esd of ξ (Å); NaN when undetermined."""
         return float(self.corrlen.xi_esd_A) if self.corrlen is not None else float("nan")
 
+    def __repr__(self) -> str:
+        s = self.result.summary()
+        return (
+            f"PdfUpdate(qmax={s['qmax_invA']:.4g} Å⁻¹, rpoly={s['rpoly_A']:g} Å, "
+            f"bkg_scale={s['bkg_scale']:.4g}, xi={self.xi_A:.4g} ± {self.xi_esd_A:.2g} Å)"
+        )
+
     def summary(self) -> dict[str, Any]:
         """Plain values: the resolved PDF settings, ξ ± esd, r_noise."""
         out = dict(self.result.summary())
