@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import typer
@@ -101,3 +101,28 @@ def parse_xtype(xtype: str | None) -> str | None:
     if key not in allowed:
         raise typer.BadParameter(f"--xtype must be q, qnm or tth, got {xtype!r}")
     return allowed[key]
+
+
+# Options shared by the commands that reduce images (``integrate``, ``watch``): one
+# declaration, so that their flags and help texts cannot drift apart.
+PoniOption = Annotated[Path, typer.Option("--poni", help="pyFAI geometry (PONI) with wavelength.")]
+OutdirOption = Annotated[Path, typer.Option("-o", "--output", help="Output folder.")]
+MaskOption = Annotated[
+    Path | None, typer.Option("--mask", help="Mask image: non-zero pixels are masked.")
+]
+DarkOption = Annotated[
+    list[Path] | None,
+    typer.Option("--dark", help="Dark image(s); repeat to average several."),
+]
+FlatOption = Annotated[
+    Path | None, typer.Option("--flat", help="Flat-field image (divides intensities).")
+]
+NptOption = Annotated[int, typer.Option("--npt", help="Number of radial bins.")]
+UnitOption = Annotated[str, typer.Option("--unit", help="Radial unit: q (Å⁻¹) or 2th (degrees).")]
+PolarizationOption = Annotated[
+    str, typer.Option("--polarization", help="Polarization factor in [-1, 1], or 'none'.")
+]
+MethodOption = Annotated[
+    str | None,
+    typer.Option("--method", help="Engine: fast (precomputed operator) or pyfai (plain)."),
+]

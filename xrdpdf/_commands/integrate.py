@@ -9,7 +9,22 @@ from typing import Annotated
 
 import typer
 
-from ._common import emit_json, handle_errors, info, progress, show_progress
+from ._common import (
+    DarkOption,
+    FlatOption,
+    MaskOption,
+    MethodOption,
+    NptOption,
+    OutdirOption,
+    PolarizationOption,
+    PoniOption,
+    UnitOption,
+    emit_json,
+    handle_errors,
+    info,
+    progress,
+    show_progress,
+)
 
 FORMATS = {"xye": ".xye", "xy": ".xy", "chi": ".chi", "h5": ".h5"}
 
@@ -136,27 +151,14 @@ def register(app: typer.Typer) -> None:
             list[Path],
             typer.Argument(help="Image files: TIFF, EDF, CBF, HDF5/NeXus (file.h5::/dataset)."),
         ],
-        poni: Annotated[
-            Path, typer.Option("--poni", help="pyFAI geometry (PONI) with wavelength.")
-        ],
-        outdir: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
-        mask: Annotated[
-            Path | None, typer.Option("--mask", help="Mask image: non-zero pixels are masked.")
-        ] = None,
-        dark: Annotated[
-            list[Path] | None,
-            typer.Option("--dark", help="Dark image(s); repeat to average several."),
-        ] = None,
-        flat: Annotated[
-            Path | None, typer.Option("--flat", help="Flat-field image (divides intensities).")
-        ] = None,
-        npt: Annotated[int, typer.Option("--npt", help="Number of radial bins.")] = 3000,
-        unit: Annotated[
-            str, typer.Option("--unit", help="Radial unit: q (Å⁻¹) or 2th (degrees).")
-        ] = "q",
-        polarization: Annotated[
-            str, typer.Option("--polarization", help="Polarization factor in [-1, 1], or 'none'.")
-        ] = "0.99",
+        poni: PoniOption,
+        outdir: OutdirOption,
+        mask: MaskOption = None,
+        dark: DarkOption = None,
+        flat: FlatOption = None,
+        npt: NptOption = 3000,
+        unit: UnitOption = "q",
+        polarization: PolarizationOption = "0.99",
         sigma_clip: Annotated[
             bool, typer.Option("--sigma-clip", help="Reject outliers (hot pixels, spots) per ring.")
         ] = False,
@@ -166,10 +168,7 @@ def register(app: typer.Typer) -> None:
         fmt: Annotated[
             str, typer.Option("--format", help="Output format: xye, xy, chi or h5.")
         ] = "xye",
-        method: Annotated[
-            str | None,
-            typer.Option("--method", help="Engine: fast (precomputed operator) or pyfai (plain)."),
-        ] = None,
+        method: MethodOption = None,
         json_mode: Annotated[
             bool, typer.Option("--json", help="Print a JSON summary to stdout.")
         ] = False,

@@ -8,7 +8,19 @@ from typing import Annotated
 
 import typer
 
-from ._common import emit_json, handle_errors
+from ._common import (
+    DarkOption,
+    FlatOption,
+    MaskOption,
+    MethodOption,
+    NptOption,
+    OutdirOption,
+    PolarizationOption,
+    PoniOption,
+    UnitOption,
+    emit_json,
+    handle_errors,
+)
 
 
 def _qmax(text: str | None) -> float | str | None:
@@ -27,31 +39,15 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def watch(
         directory: Annotated[Path, typer.Argument(help="Folder the detector writes images into.")],
-        poni: Annotated[
-            Path, typer.Option("--poni", help="pyFAI geometry (PONI) with wavelength.")
-        ],
-        outdir: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
-        mask: Annotated[
-            Path | None, typer.Option("--mask", help="Mask image: non-zero pixels are masked.")
-        ] = None,
-        dark: Annotated[
-            list[Path] | None,
-            typer.Option("--dark", help="Dark image(s); repeat to average several."),
-        ] = None,
-        flat: Annotated[
-            Path | None, typer.Option("--flat", help="Flat-field image (divides intensities).")
-        ] = None,
-        npt: Annotated[int, typer.Option("--npt", help="Number of radial bins.")] = 3000,
-        unit: Annotated[
-            str, typer.Option("--unit", help="Radial unit: q (Å⁻¹) or 2th (degrees).")
-        ] = "q",
-        polarization: Annotated[
-            str, typer.Option("--polarization", help="Polarization factor in [-1, 1], or 'none'.")
-        ] = "0.99",
-        method: Annotated[
-            str | None,
-            typer.Option("--method", help="Engine: fast (precomputed operator) or pyfai (plain)."),
-        ] = None,
+        poni: PoniOption,
+        outdir: OutdirOption,
+        mask: MaskOption = None,
+        dark: DarkOption = None,
+        flat: FlatOption = None,
+        npt: NptOption = 3000,
+        unit: UnitOption = "q",
+        polarization: PolarizationOption = "0.99",
+        method: MethodOption = None,
         pdf: Annotated[
             bool, typer.Option("--pdf", help="Also transform each pattern to G(r) (STEM.gr).")
         ] = False,
