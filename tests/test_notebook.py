@@ -294,8 +294,11 @@ def test_refinement_panel_button(rs_pattern):
     assert "NaTiO2 a (Å)" in panel.table.value and "converged" in panel.status.value
     panel.on_adopt()
     assert panel.cell[(0, "a")].value == pytest.approx(s.result.phases[0].a_A, abs=1e-6)
-    panel.cell[(0, "a")].value = -1.0  # refused: shown, not raised
+    before = s.settings()
+    panel.n_background.value = 7
+    panel.cell[(0, "a")].value = -1.0  # refused: shown, not raised, and nothing applied
     assert panel.on_refine() is None and "refused" in panel.status.value
+    assert s.settings() == before
 
 
 def test_pdf_panel_sliders(ni_like):

@@ -334,6 +334,17 @@ class RefinementSession:
             return x
         return v  # resolution: checked by refine
 
+    def _snapshot(self) -> tuple[Any, ...]:
+        return (
+            list(self._phases),
+            list(self._sizes),
+            {k: list(v) for k, v in self._free_occ.items()},
+            dict(self.options),
+        )
+
+    def _restore(self, saved: tuple[Any, ...]) -> None:
+        self._phases, self._sizes, self._free_occ, self.options = saved
+
     def settings(self) -> dict[str, Any]:
         """The current settings as plain values (start cell, sizes, free flags, options)."""
         out: dict[str, Any] = {
@@ -524,6 +535,8 @@ class PdfUpdate:
         The correlation length of ``result.gr``; None when it could not be determined.
     corrlen_error : str or None
         Why not (the :class:`~xrdpdf.errors.ConvergenceError` or InputError message).
+    settings : dict
+        ``result.summary()``: the resolved settings of this update.
     """
 
     result: Any
@@ -957,7 +970,11 @@ class RefinementPanel:
         )
 
     def apply(self) -> None:
-        """Copy the controls into the session (:meth:`RefinementSession.set`)."""
+        """Copy the controls into the session (:meth:`RefinementSession.set`).
+
+        All or nothing: if one control is refused (InputError), the session keeps every
+        setting it had before.
+        """
         glob = {
             "refine_size": self.free_size.value,
             "refine_biso": self.free_biso.value,
@@ -965,14 +982,19 @@ class RefinementPanel:
         }
         if self.session.lattice_fixable:
             glob["refine_lattice"] = self.free_lattice.value
-        self.session.set(**glob)
-        for i in range(len(self.session.phases)):
-            cell = {k: wid.value for (j, k), wid in self.cell.items() if j == i}
-            occ = {lab: wid.value for (j, lab), wid in self.occ.items() if j == i}
-            free = [lab for (j, lab), wid in self.free_occ.items() if j == i and wid.value]
-            self.session.set(
-                phase=i, size_A=self.size[i].value, occupancy=occ, free_occupancy=free, **cell
-            )
+        saved = self.session._snapshot()
+        try:
+            self.session.set(**glob)
+            for i in range(len(self.session.phases)):
+                cell = {k: wid.value for (j, k), wid in self.cell.items() if j == i}
+                occ = {lab: wid.value for (j, lab), wid in self.occ.items() if j == i}
+                free = [lab for (j, lab), wid in self.free_occ.items() if j == i and wid.value]
+                self.session.set(
+                    phase=i, size_A=self.size[i].value, occupancy=occ, free_occupancy=free, **cell
+                )
+        except XrdpdfError:
+            self.session._restore(saved)
+            raise
 
     def on_refine(self, _button: Any = None):
         """Apply the controls, refine, show the figure and the table; the Refine callback.
