@@ -150,6 +150,16 @@ def test_start_two_percent_off(rs_q_3nm):
     assert res.converged and abs(res.phases[0].a_A - 4.17) < 2e-4
 
 
+def test_fixed_lattice_stays_fixed(rs_q_3nm):
+    # refine_lattice=False: the cell is what was given, the rest still refines
+    start = phases.get_phase("NaTiO2").with_cell(a=4.171)
+    res = refine(rs_q_3nm, start, refine_lattice=False, size_start_A=60.0)
+    assert res.phases[0].a_A == 4.171 and not res.phases[0].a_esd_A  # fixed: no esd
+    assert abs(res.phases[0].size_A / 30.0 - 1) < 0.10  # size still refined
+    free = refine(rs_q_3nm, start, size_start_A=60.0)
+    assert res.rwp > free.rwp  # negative control: the 1e-3 Å misfit of a costs Rwp
+
+
 def test_far_start_is_not_silent(rs_q_3nm):
     # no search and 2 % off: either right, or it says plainly that it did not converge
     import warnings

@@ -43,13 +43,11 @@ _LAZY: dict[str, str] = {
     "integrate_image": "integrate",
     "integrate_frames": "integrate",
     # calibrate
-    "calibrate": "calibrate",
     "auto_mask": "calibrate",
     "instrument_resolution": "calibrate",
     "CalibrationResult": "calibrate",
     "integrator_from_files": "integrate",
     # refine, size
-    "refine": "refine",
     "RefinementResult": "refine",
     "RefinementWarning": "refine",
     "scherrer": "size",
@@ -72,7 +70,31 @@ _LAZY: dict[str, str] = {
     "run_series": "series",
     "read_summary": "series",
     "Watcher": "watch",
+    # notebook sessions (the callbacks behind the widgets)
+    "RefinementSession": "notebook",
+    "PdfSession": "notebook",
+    "SeriesExplorer": "notebook",
 }
+
+# Pipeline-stage modules, importable as attributes (``xrdpdf.refine.refine(...)``).  A function
+# of the same name as its module cannot be re-exported lazily: importing the submodule rebinds
+# the package attribute to the module.
+_SUBMODULES = (
+    "calibrate",
+    "corrlen",
+    "debye",
+    "images",
+    "integrate",
+    "io",
+    "pdf",
+    "phases",
+    "refine",
+    "series",
+    "simulate",
+    "size",
+    "units",
+    "watch",
+)
 
 __all__ = [
     "Pattern",
@@ -88,8 +110,10 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
         return getattr(module, name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'xrdpdf' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))

@@ -499,6 +499,7 @@ def refine(
     k_scherrer: float = 0.9,
     size_start_A: float | Sequence[float] = 50.0,
     refine_size: bool = True,
+    refine_lattice: bool = True,
     refine_strain: bool = False,
     refine_biso: bool = True,
     refine_occupancy: Mapping[str, Sequence[str]] | None = None,
@@ -535,6 +536,9 @@ def refine(
         Start value of the size per phase (Å).
     refine_size, refine_strain, refine_biso : bool
         Free flags of these parameter groups.
+    refine_lattice : bool
+        Free the cell parameters (default); False keeps every cell as given (and skips
+        the isotropic lattice search).
     refine_occupancy : mapping, optional
         Phase name → site labels whose occupancy is refined.  Default: sites that
         share their position with another site (Na1 of NaTiO2).
@@ -668,7 +672,8 @@ def refine(
             v0 = pm.phase.cell[("a", "b", "c", "alpha", "beta", "gamma").index(k)]
             rel = 0.06 if k in "abc" else 0.03
             params.add(pre + k, value=v0, min=v0 * (1 - rel), max=v0 * (1 + rel), vary=False)
-            groups["lattice+zero"].append(pre + k)
+            if refine_lattice:
+                groups["lattice+zero"].append(pre + k)
         w0 = 2 * math.pi * k_scherrer / float(s0)
         params.add(pre + "width", value=w0, min=1e-5, max=5.0, vary=False)
         if refine_size:
@@ -701,7 +706,7 @@ def refine(
     last = None
     for stage in STAGES:
         if stage == "lattice+zero":
-            if lattice_search > 0:
+            if lattice_search > 0 and refine_lattice:
                 _lattice_search(params, model, y, w, lattice_search)
             # a phase whose scale is not significant (linear fit, 3σ) keeps all but its
             # scale fixed from now on: its other parameters are undefined
@@ -767,7 +772,8 @@ def refine(
             continue
         for k in pm.free_cell:
             e = _esd(params[pm.prefix + k])
-            if last.errorbars and (e is None or e > 0.01 * abs(params[pm.prefix + k].value)):
+            undetermined = e is None or e > 0.01 * abs(params[pm.prefix + k].value)
+            if refine_lattice and last.errorbars and undetermined:
                 converged = False
                 reasons.append(f"{pm.phase.name} {k} is undetermined (esd {e})")
     for name, par in params.items():
