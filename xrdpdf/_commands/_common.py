@@ -7,6 +7,7 @@ makes one public API call and formats the result; it never does physics.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -90,6 +91,24 @@ def progress(items: Iterable[T], total: int | None, label: str, enabled: bool) -
     from rich.progress import track
 
     yield from track(items, total=total, description=label, transient=True)
+
+
+@contextlib.contextmanager
+def progress_callback(total: int, label: str, enabled: bool) -> Iterator[Callable[..., None]]:
+    """Yield ``on_progress(done, total, name)`` that drives a rich bar on stderr when enabled."""
+    if not enabled:
+        yield lambda *_: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=True)
+    bar.start()
+    task = bar.add_task(label, total=total)
+    try:
+        yield lambda done, _total, name: bar.update(task, completed=done, description=name)
+    finally:
+        bar.stop()
 
 
 def parse_xtype(xtype: str | None) -> str | None:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import emit_json, handle_errors, info
+from ._common import emit_json, handle_errors, info, progress_callback, show_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
 
         Example: xrdpdf demo -o demo_out --overwrite
         """
-        from ..demo import write_demo_series
+        from ..demo import demo_samples, write_demo_series
         from ..series import SUMMARY_COLUMNS, load_series, run_series
         from ._series_table import print_summary
 
@@ -57,15 +57,20 @@ def register(app: typer.Typer) -> None:
             from ..errors import InputError
 
             raise InputError(f"--binning must be 1, 2, 4 or 8, got {binning}")
-        verbose = not json_out
-        if verbose:
+        bar = show_progress(json_out)
+        if not json_out:
             info(f"simulating the demo series into {output}/images ...")
-        series_file = write_demo_series(output, binning=binning, overwrite=overwrite)
-        if verbose:
+        with progress_callback(len(demo_samples()), "simulating", bar) as cb:
+            series_file = write_demo_series(
+                output, binning=binning, overwrite=overwrite, on_progress=cb
+            )
+        if not json_out:
             info(f"analysing {series_file} ...")
-        result = run_series(
-            load_series(series_file), output / "results", workers=workers, force=overwrite
-        )
+        cfg = load_series(series_file)
+        with progress_callback(len(cfg.samples), "analysing", bar) as cb:
+            result = run_series(
+                cfg, output / "results", workers=workers, force=overwrite, on_progress=cb
+            )
         if json_out:
             emit_json(
                 {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import emit_json, fail, handle_errors, info, show_progress
+from ._common import emit_json, fail, handle_errors, info, progress_callback, show_progress
 from ._series_table import print_summary
 
 
@@ -43,30 +43,10 @@ def register(app: typer.Typer) -> None:
         if workers is not None and workers < 0:
             fail(f"--workers must be ≥ 0, got {workers}")
         cfg = load_series(config)
-        bar = None
-        if show_progress(json_out):
-            from rich.progress import Progress
-
-            bar = Progress(transient=True)
-            bar.start()
-            task = bar.add_task("samples", total=len(cfg.samples))
-
-        def on_progress(done: int, total: int, name: str) -> None:
-            if bar is not None:
-                bar.update(task, completed=done, description=name)
-
-        try:
+        with progress_callback(len(cfg.samples), "samples", show_progress(json_out)) as cb:
             result = run_series(
-                cfg,
-                output,
-                workers=workers,
-                scheduler=scheduler,
-                on_progress=on_progress,
-                force=force,
+                cfg, output, workers=workers, scheduler=scheduler, on_progress=cb, force=force
             )
-        finally:
-            if bar is not None:
-                bar.stop()
         for row in result.rows:
             if row["error"]:
                 info(f"xrdpdf: {row['name']}: {row['error']}")
