@@ -160,6 +160,32 @@ def test_fixed_lattice_stays_fixed(rs_q_3nm):
     assert res.rwp > free.rwp  # negative control: the 1e-3 Å misfit of a costs Rwp
 
 
+def test_amorphous_reference_background():
+    # RS 3 nm on top of a strong diffuse signal with oscillations (a damped sin(Qr)/Qr sum,
+    # the Debye form of a disordered cluster) that a Chebyshev background cannot follow;
+    # the same diffuse signal measured alone (another seed) is given as the reference.
+    q = np.linspace(1.5, 14.0, 3000)
+    crystal = _simulate(q, [_rs_spec(4.17, 0.5, 30.0)], counts=2e4, bkg=(0.0, 0.0), seed=3)
+    diffuse = 1.5e4 * sum(
+        n * np.sin(q * r) / (q * r) * np.exp(-0.04 * q**2) for r, n in ((1.95, 6), (3.0, 4))
+    ) + 1.5e4 * (2.0 * np.exp(-0.02 * q**2) + 0.5)
+    assert diffuse.min() > 0
+    rng = np.random.default_rng(4)
+    y = crystal.y + rng.poisson(diffuse)
+    pat = Pattern(q, y, "q_A^-1", WL, np.sqrt(np.maximum(y, 1.0)))
+    yr = rng.poisson(diffuse).astype(float)
+    ref = Pattern(q, yr, "q_A^-1", WL, np.sqrt(np.maximum(yr, 1.0)))
+    with_ref = refine(pat, "NaTiO2", background_pattern=ref, n_background=4)
+    # within 4 esd of the refined a (the strong diffuse signal makes it ≈ 1e-3 Å here)
+    p = with_ref.phases[0]
+    assert with_ref.converged and abs(p.a_A - 4.17) < 4 * p.a_esd_A
+    assert with_ref.parameters["bkg_ref"]["value"] == pytest.approx(1.0, abs=0.05)
+    without = refine(pat, "NaTiO2", n_background=4)
+    assert without.gof > 2 * with_ref.gof  # negative control: the diffuse misfit shows
+    with pytest.raises(InputError, match="covers"):
+        refine(pat, "NaTiO2", background_pattern=ref.crop(3.0, None))
+
+
 def test_far_start_is_not_silent(rs_q_3nm):
     # no search and 2 % off: either right, or it says plainly that it did not converge
     import warnings

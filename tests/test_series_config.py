@@ -63,6 +63,11 @@ def test_good_file(folder):
         ('poni = "geo.poni"', 'poni = "missing.poni"', "poni 'missing.poni' not found"),
         ("cycle = 0", "cycle = -1", "cycle must be an integer"),
         ("[pdf]", "[pfd]", "unknown key 'pfd' in the top level"),
+        (
+            'phases = ["NaTiO2"]',
+            'phases = ["NaTiO2"]\namorphous_reference = "c99"',
+            "amorphous_reference 'c99' is not the name of a sample",
+        ),
     ],
 )
 def test_bad_files_name_key_and_file(folder, old, new, match):
@@ -120,4 +125,4 @@ def test_documented_example_is_valid(tmp_path):
     cfg = load_series(tmp_path / "series.toml")
     assert [s.name for s in cfg.samples] == ["c00_pristine", "c01_sod", "c20_sod", "c20_desod"]
     assert len(cfg.samples[2].images) == 2 and cfg.samples[2].phases == ("NaTiO2",)
-    assert cfg.samples[1].phases == () and cfg.refine["fit_range"] == [3.0, 24.0]
+    assert cfg.samples[1].phases == () and cfg.refine["fit_range"] == [1.5, 24.0]

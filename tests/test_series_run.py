@@ -96,8 +96,8 @@ def test_corrupt_image_is_reported_and_others_complete(demo_dir, tmp_path, capsy
     out = tmp_path / "out"
     text = (folder / "series.toml").read_text()
     # keep it quick: only the amorphous sample and the corrupt one (no refinement)
-    keep = [blk for blk in text.split("[[sample]]") if "c01_sod" in blk or "c20_desod" in blk]
-    head = text.split("[[sample]]")[0]
+    head, *blocks = text.split("[[sample]]")
+    keep = [blk for blk in blocks if "c01_sod" in blk or "c20_desod" in blk]
     body = "".join("[[sample]]" + blk for blk in keep).replace('phases = ["NaTiO2"]', "phases = []")
     (folder / "series.toml").write_text(head + body)
     rc = _main(["series", str(folder / "series.toml"), "-o", str(out), "--workers", "0", "--json"])

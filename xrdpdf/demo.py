@@ -358,9 +358,10 @@ def _series_toml(samples: Sequence[DemoSample], npix: int) -> str:
         "rmax = 60.0",
         "",
         "[refine]",
-        "background_terms = 16",
-        "amorphous = false",
-        "fit_range = [3.0, 24.0]",
+        "background_terms = 8",
+        "fit_range = [1.5, 24.0]",
+        "# the fully amorphous electrode after cycle 1 is the background of the amorphous matrix",
+        'amorphous_reference = "c01_sod"',
     ]
     for s in samples:
         lines += [

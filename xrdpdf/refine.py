@@ -353,8 +353,10 @@ class _Model:
         k_scherrer: float,
         amorphous: bool,
         occ_refine: Sequence[Sequence[str]],
+        reference: np.ndarray | None = None,
     ) -> None:
         self.x = x
+        self.reference = reference
         self.unit = unit
         self.wl = wavelength_A
         self.cuka = cuka
@@ -450,6 +452,8 @@ class _Model:
         y = self.cheb @ coeffs
         if self.amorphous:
             y = y + self.hump(v)
+        if self.reference is not None:
+            y = y + v["bkg_ref"] * self.reference
         return y
 
     def hump(self, v: Mapping[str, float]) -> np.ndarray:
@@ -506,6 +510,7 @@ def refine(
     occupancy_sum: bool = False,
     amorphous: bool = False,
     amorphous_start: tuple[float, float] | None = None,
+    background_pattern: Pattern | None = None,
     lattice_search: float = 0.03,
     xrange: tuple[float | None, float | None] | None = None,
     max_nfev: int = 2000,
@@ -547,6 +552,11 @@ def refine(
         (exchange, e.g. Ti = 1 − Na); default False = vacancies allowed.
     amorphous : bool
         Add a broad Gaussian hump (amplitude ≥ 0, centre, FWHM refined).
+    background_pattern : Pattern, optional
+        A measured pattern added to the background with a refined scale ≥ 0, e.g. the
+        fully amorphous electrode as the reference for the amorphous matrix of a
+        partly crystalline one.  It must be in the same unit as ``pattern`` and cover
+        the fitted range; it is interpolated linearly onto the data points.
     amorphous_start : (centre, fwhm), optional
         In x units; default Q = 2.0, FWHM 1.5 Å⁻¹ (converted for 2θ).
     lattice_search : float
@@ -617,6 +627,9 @@ def refine(
             if lab not in [s.label for s in p.sites]:
                 raise InputError(f"refine_occupancy: {p.name} has no site {lab!r}")
 
+    reference = None
+    if background_pattern is not None:
+        reference = _reference_on(background_pattern, pat)
     model = _Model(
         x,
         pat.unit,
@@ -628,6 +641,7 @@ def refine(
         k_scherrer=k_scherrer,
         amorphous=amorphous,
         occ_refine=occ_refine,
+        reference=reference,
     )
 
     # ------------------------------------------------------------- parameters
@@ -639,6 +653,9 @@ def refine(
     for j in range(n_background):
         params.add(f"bkg_{j}", value=0.0, vary=False)
         groups["scale+background"].append(f"bkg_{j}")
+    if reference is not None:
+        params.add("bkg_ref", value=0.0, min=0.0, vary=False)
+        groups["scale+background"].append("bkg_ref")
     if resolution is None:
         if fwhm_inst is not None:
             params.add("inst_g", value=float(fwhm_inst), vary=False)
@@ -892,6 +909,20 @@ def _weight_fractions(model: _Model, params, fit) -> tuple[list[float], list[flo
     return [float(v) for v in wf], esd
 
 
+def _reference_on(reference: Pattern, pat: Pattern) -> np.ndarray:
+    """A background pattern interpolated onto the data points (same unit required)."""
+    if reference.unit != pat.unit:
+        raise InputError(
+            f"{reference.source}: background pattern is in {reference.unit}, data in {pat.unit}"
+        )
+    if reference.x[0] > pat.x[0] + 1e-9 or reference.x[-1] < pat.x[-1] - 1e-9:
+        raise InputError(
+            f"{reference.source}: background pattern covers {reference.x[0]:.4g}–"
+            f"{reference.x[-1]:.4g}, the fit needs {pat.x[0]:.4g}–{pat.x[-1]:.4g} {pat.unit}"
+        )
+    return np.interp(pat.x, reference.x, reference.y)
+
+
 def _linear_start(params, model: _Model, y: np.ndarray, w: np.ndarray) -> None:
     """Scales, background (and hump amplitude) by weighted linear least squares."""
     v = params.valuesdict()
@@ -905,6 +936,8 @@ def _linear_start(params, model: _Model, y: np.ndarray, w: np.ndarray) -> None:
         vv = dict(v)
         vv["amor_amp"] = 1.0
         cols.append(model.hump(vv))
+    if model.reference is not None:
+        cols.append(model.reference)
     a = np.stack(cols, axis=1)
     sw = np.sqrt(w)
     coef, *_ = np.linalg.lstsq(a * sw[:, None], y * sw, rcond=None)
@@ -918,6 +951,9 @@ def _linear_start(params, model: _Model, y: np.ndarray, w: np.ndarray) -> None:
         k += 1
     if model.amorphous:
         params["amor_amp"].set(value=max(float(coef[k]), 0.0))
+        k += 1
+    if model.reference is not None:
+        params["bkg_ref"].set(value=max(float(coef[k]), 0.0))
 
 
 def _absent_phases(params, model: _Model, y, w) -> set[str]:

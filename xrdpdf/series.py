@@ -78,7 +78,14 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "rstep",
         "lorch",
     ),
-    "refine": ("phases", "cuka", "background_terms", "amorphous", "fit_range"),
+    "refine": (
+        "phases",
+        "cuka",
+        "background_terms",
+        "amorphous",
+        "amorphous_reference",
+        "fit_range",
+    ),
     "size": ("k",),
 }
 _SAMPLE_KEYS = ("name", "cycle", "state", "images", "dark", "composition", "phases")
@@ -302,6 +309,11 @@ def load_series(path: str | os.PathLike) -> SeriesConfig:
                 phases=tuple(phases),
             )
         )
+    ref = refine.get("amorphous_reference")
+    if ref is not None and ref not in {smp.name for smp in samples}:
+        raise InputError(
+            f"{path}: [refine] amorphous_reference {ref!r} is not the name of a sample"
+        )
     return SeriesConfig(
         path=path.resolve(),
         poni=poni,
@@ -322,6 +334,9 @@ def input_hash(config: SeriesConfig, sample: SampleSpec) -> str:
     """SHA-256 over the bytes of every input file and the sample's settings."""
     h = hashlib.sha256()
     files = [*sample.images, config.poni]
+    ref = reference_sample(config, sample)
+    if ref is not None:  # its pattern is part of this sample's refinement
+        files += [*ref.images] + ([ref.dark] if ref.dark else [])
     for extra in (sample.dark, config.mask, config.flat, config.resolution, config.pdf.get("bkg")):
         if extra is not None:
             files.append(Path(extra))
@@ -335,6 +350,20 @@ def input_hash(config: SeriesConfig, sample: SampleSpec) -> str:
             h.update(f"unreadable:{exc}".encode())
     h.update(json.dumps(config.settings_for(sample), sort_keys=True, default=str).encode())
     return h.hexdigest()
+
+
+def reference_sample(config: SeriesConfig, sample: SampleSpec) -> SampleSpec | None:
+    """The sample whose pattern is the amorphous background of ``sample``'s refinement.
+
+    ``[refine] amorphous_reference`` names a fully amorphous sample (e.g. the electrode
+    after the first sodiation); its I(Q), with a refined scale ≥ 0, is added to the
+    Chebyshev background of every *cycled* (sodiated or desodiated) sample that refines
+    phases.  Pristine samples have no amorphous matrix and do not use it.
+    """
+    name = config.refine.get("amorphous_reference")
+    if name is None or name == sample.name or not sample.phases or sample.state == "pristine":
+        return None
+    return next(s for s in config.samples if s.name == name)
 
 
 def volume_changes(rows: list[dict[str, Any]]) -> None:
@@ -457,6 +486,12 @@ def _refine_sample(config: SeriesConfig, sample: SampleSpec, pattern, sdir: Path
         kw["xrange"] = (float(lo), float(hi))
     if "k" in config.size:
         kw["k_scherrer"] = float(config.size["k"])
+    ref = reference_sample(config, sample)
+    if ref is not None:
+        ref_file = sdir.parent / ref.name / f"{ref.name}.xye"
+        if not ref_file.is_file():
+            raise InputError(f"amorphous reference sample {ref.name!r} has no pattern ({ref_file})")
+        kw["background_pattern"] = io.read_pattern(ref_file)
     with warnings.catch_warnings():
         # non-convergence is recorded in the row's error column, not printed
         warnings.simplefilter("ignore", refine.RefinementWarning)
@@ -684,19 +719,24 @@ def run_series(
     if on_progress:
         for name in skipped:
             on_progress(done, total, name)
-    if todo:
+    # the amorphous reference (if any) is processed before the samples that use it
+    ref_name = config.refine.get("amorphous_reference")
+    batches = [[t for t in todo if t.name == ref_name], [t for t in todo if t.name != ref_name]]
+    batches = [b for b in batches if b]
+    if batches:
         if scheduler is None and workers == 0:
-            for s in todo:
-                rows[s.name] = process_sample(config, s, outdir, digests[s.name])
-                done += 1
-                if on_progress:
-                    on_progress(done, total, s.name)
+            results = (
+                (t.name, process_sample(config, t, outdir, digests[t.name]))
+                for b in batches
+                for t in b
+            )
         else:
-            for name, row in _run_dask(config, todo, outdir, digests, workers, scheduler):
-                rows[name] = row
-                done += 1
-                if on_progress:
-                    on_progress(done, total, name)
+            results = _run_dask(config, batches, outdir, digests, workers, scheduler)
+        for name, row in results:
+            rows[name] = row
+            done += 1
+            if on_progress:
+                on_progress(done, total, name)
     ordered = [rows[s.name] for s in config.samples]
     volume_changes(ordered)
     csv_path = write_summary_csv(ordered, outdir / "summary.csv")
@@ -757,7 +797,8 @@ def write_figures(
     return figures, report
 
 
-def _run_dask(config, todo, outdir, digests, workers, scheduler):
+def _run_dask(config, batches, outdir, digests, workers, scheduler):
+    """Yield ``(name, row)`` as samples finish; each batch waits for the one before."""
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -765,7 +806,7 @@ def _run_dask(config, todo, outdir, digests, workers, scheduler):
         client = Client(scheduler, timeout="20s")
     else:
         n = workers or os.cpu_count() or 1
-        n = max(1, min(n, len(todo)))
+        n = max(1, min(n, max(len(b) for b in batches)))
         cluster = LocalCluster(
             n_workers=n,
             threads_per_worker=1,
@@ -775,27 +816,27 @@ def _run_dask(config, todo, outdir, digests, workers, scheduler):
         )
         client = Client(cluster)
     try:
-        futures = {
-            client.submit(
-                process_sample,
-                config,
-                s,
-                str(outdir),
-                digests[s.name],
-                pure=False,
-                key=f"xrdpdf-{s.name}-{digests[s.name][:12]}",
-            ): s.name
-            for s in todo
-        }
-        for fut in as_completed(futures):
-            name = futures[fut]
-            try:
-                row = fut.result()
-            except Exception as exc:  # a worker died or a bug: report, keep going
-                spec = next(s for s in todo if s.name == name)
-                row = _empty_row(spec, digests[name])
-                row["error"] = f"{type(exc).__name__}: {exc}"
-            yield name, row
+        for batch in batches:
+            futures = {
+                client.submit(
+                    process_sample,
+                    config,
+                    t,
+                    str(outdir),
+                    digests[t.name],
+                    pure=False,
+                    key=f"xrdpdf-{t.name}-{digests[t.name][:12]}",
+                ): t
+                for t in batch
+            }
+            for fut in as_completed(futures):
+                spec = futures[fut]
+                try:
+                    row = fut.result()
+                except Exception as exc:  # a worker died or a bug: report, keep going
+                    row = _empty_row(spec, digests[spec.name])
+                    row["error"] = f"{type(exc).__name__}: {exc}"
+                yield spec.name, row
     finally:
         client.close()
         if cluster is not None:
