@@ -101,50 +101,38 @@ def gr_overlay_figure(
     return fig
 
 
-def corrlen_figure(rows: Sequence[Mapping[str, Any]]):
-    """Correlation length ξ (Å) against cycle, with esd error bars, per state."""
+def _by_state_figure(rows, key: str, esd_key: str, ylabel: str, title: str):
+    """``key`` (± ``esd_key``) against cycle, one marker style per state."""
     fig, ax = new_figure(figsize=(6, 4.5))
     for state, (color, marker) in _STATE_STYLE.items():
-        sel = [r for r in rows if r["state"] == state and _ok(r.get("xi_A"))]
+        sel = [r for r in rows if r["state"] == state and _ok(r.get(key))]
         if sel:
             ax.errorbar(
                 [r["cycle"] for r in sel],
-                [r["xi_A"] for r in sel],
-                yerr=[_or0(r.get("xi_esd_A")) for r in sel],
+                [r[key] for r in sel],
+                yerr=[_or0(r.get(esd_key)) for r in sel],
                 fmt=marker,
                 color=color,
                 capsize=3,
                 label=state,
             )
-    ax.set(xlabel="cycle", ylabel="correlation length ξ (Å)", title="PDF correlation length")
+    ax.set(xlabel="cycle", ylabel=ylabel, title=title)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     return fig
+
+
+def corrlen_figure(rows: Sequence[Mapping[str, Any]]):
+    """Correlation length ξ (Å) against cycle, with esd error bars, per state."""
+    return _by_state_figure(
+        rows, "xi_A", "xi_esd_A", "correlation length ξ (Å)", "PDF correlation length"
+    )
 
 
 def lattice_figure(rows: Sequence[Mapping[str, Any]]):
     """Refined rocksalt a (Å) per cycle and state, with esd error bars (rows with RS only)."""
-    fig, ax = new_figure(figsize=(6, 4.5))
-    for state, (color, marker) in _STATE_STYLE.items():
-        sel = [
-            r
-            for r in rows
-            if r["state"] == state and _ok(r.get("a_A")) and _or0(r.get("rs_fraction")) > 0
-        ]
-        if sel:
-            ax.errorbar(
-                [r["cycle"] for r in sel],
-                [r["a_A"] for r in sel],
-                yerr=[_or0(r.get("a_esd_A")) for r in sel],
-                fmt=marker,
-                color=color,
-                capsize=3,
-                label=state,
-            )
-    ax.set(xlabel="cycle", ylabel="a (Å)", title="lattice parameter vs state")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-    return fig
+    rs_rows = [r for r in rows if _or0(r.get("rs_fraction")) > 0]
+    return _by_state_figure(rs_rows, "a_A", "a_esd_A", "a (Å)", "lattice parameter vs state")
 
 
 def _ok(v: Any) -> bool:
