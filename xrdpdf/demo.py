@@ -65,6 +65,8 @@ A_DESODIATED_A = A_SODIATED_A * (1.0 / (1.0 + VOLUME_CHANGE)) ** (1.0 / 3.0)
 #: Gaussian instrument FWHM of the simulated peaks (Å⁻¹).
 FWHM_INST_INVA = 0.02
 _Q_STEP = 0.004
+#: The demo sample used as the amorphous background of the cycled ones (when simulated).
+AMORPHOUS_REFERENCE = "c01_sod"
 
 
 @dataclass(frozen=True)
@@ -360,9 +362,13 @@ def _series_toml(samples: Sequence[DemoSample], npix: int) -> str:
         "[refine]",
         "background_terms = 8",
         "fit_range = [1.5, 24.0]",
-        "# the fully amorphous electrode after cycle 1 is the background of the amorphous matrix",
-        'amorphous_reference = "c01_sod"',
     ]
+    if any(s.name == AMORPHOUS_REFERENCE for s in samples):
+        lines += [
+            "# the fully amorphous electrode after cycle 1 is the background of the amorphous "
+            "matrix",
+            f'amorphous_reference = "{AMORPHOUS_REFERENCE}"',
+        ]
     for s in samples:
         lines += [
             "",
