@@ -97,7 +97,6 @@ def run_integrate(
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
         raise InputError(f"{outdir}: output path exists and is not a folder")
-    outdir.mkdir(parents=True, exist_ok=True)
 
     def target(item) -> Path:
         return outdir / f"{img.frame_stem(item)}{suffix}"
