@@ -87,6 +87,26 @@ def test_one_and_two_workers_identical_and_rerun_skips(demo_dir, two_workers, tm
     again = run_series(cfg, tmp_path / "w1", workers=0)
     assert sorted(again.skipped) == sorted(NAMES)
     assert [r["xi_A"] for r in again.rows] == [r["xi_A"] for r in one.rows]
+    # a changed setting of one sample recomputes that sample only (content hash)
+    text = (demo_dir / "series.toml").read_text()
+    head, *blocks = text.split("[[sample]]")
+    blocks = [
+        b.replace('composition = "Ti0.3333 O0.6667"', 'composition = "TiO2"')
+        if "c01_sod" in b
+        else b
+        for b in blocks
+    ]
+    changed = tmp_path / "changed.toml"
+    changed.write_text(
+        head.replace('"geometry.poni"', f'"{demo_dir}/geometry.poni"').replace(
+            '"mask.tif"', f'"{demo_dir}/mask.tif"'
+        )
+        + "".join("[[sample]]" + b for b in blocks)
+        .replace('"images/', f'"{demo_dir}/images/')
+        .replace('"dark.tif"', f'"{demo_dir}/dark.tif"')
+    )
+    third = run_series(load_series(changed), tmp_path / "w1", workers=0)
+    assert sorted(third.skipped) == sorted(n for n in NAMES if n != "c01_sod")
 
 
 def test_corrupt_image_is_reported_and_others_complete(demo_dir, tmp_path, capsys):
