@@ -251,22 +251,36 @@ def scherrer(
     else:
         fi, ei = np.zeros(cq.size), np.zeros(cq.size)
 
-    # starting FWHM from the half-height width on the data
+    # starting FWHM: half-height width above a local straight baseline through the lowest
+    # points on either side, searched up to half-way to the neighbouring peak (≤ 0.8 Å⁻¹),
+    # so that a steep diffuse background or a neighbour does not inflate the estimate
     est = []
-    for c in centres:
-        i0 = int(np.searchsorted(q, c))
-        i0 = min(max(i0, 1), q.size - 2)
-        lo_i = max(i0 - q.size // 10, 0)
-        hi_i = min(i0 + q.size // 10, q.size - 1)
-        base = min(y[lo_i], y[hi_i])
-        half = base + 0.5 * (y[i0] - base)
+    step = float(np.median(np.diff(q)))
+    for n, c in enumerate(centres):
+        reach = 0.8
+        if n > 0:
+            reach = min(reach, 0.5 * (c - centres[n - 1]))
+        if n + 1 < len(centres):
+            reach = min(reach, 0.5 * (centres[n + 1] - c))
+        reach = max(reach, 4 * step)
+        i0 = min(max(int(np.searchsorted(q, c)), 1), q.size - 2)
+        lo_i = int(np.searchsorted(q, c - reach))
+        hi_i = min(int(np.searchsorted(q, c + reach)), q.size - 1)
+        il = lo_i + int(np.argmin(y[lo_i : i0 + 1]))
+        ir = i0 + int(np.argmin(y[i0 : hi_i + 1]))
+        if ir > il:
+            line = y[il] + (y[ir] - y[il]) * (q - q[il]) / (q[ir] - q[il])
+        else:
+            line = np.full_like(q, min(y[il], y[ir]))
+        net = y - line
+        half = 0.5 * net[i0]
         left = i0
-        while left > lo_i and y[left] > half:
+        while left > il and net[left] > half:
             left -= 1
         right = i0
-        while right < hi_i and y[right] > half:
+        while right < ir and net[right] > half:
             right += 1
-        est.append(max(q[right] - q[left], 3 * float(np.median(np.diff(q)))))
+        est.append(max(q[right] - q[left], 3 * step))
     est_a = np.array(est)
 
     # group peaks whose windows overlap
