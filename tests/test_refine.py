@@ -321,6 +321,13 @@ def test_cli_refine_json(rs_q_3nm, tmp_path, capsys):
         assert key in ph
     assert abs(d["a_A"] - 4.17) < 2e-4 and d["converged"] is True
     assert png.stat().st_size > 1000
+    # fit range and background terms reach the refinement (n_params: 4 Chebyshev terms)
+    rc = _main(
+        ["refine", str(f), "--background-terms", "4", "--xmin", "2.0", "--xmax", "12.0", "--json"]
+    )
+    d2 = json.loads(capsys.readouterr().out)
+    assert rc == 0 and abs(d2["a_A"] - 4.17) < 2e-4
+    assert d2["n_points"] < d["n_points"] and d2["n_params"] == d["n_params"] - 2
 
 
 def test_cli_refine_errors(tmp_path, capsys):

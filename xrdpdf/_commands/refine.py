@@ -49,6 +49,21 @@ def register(app: typer.Typer) -> None:
         resolution: Path | None = typer.Option(
             None, "--resolution", help="Instrument resolution JSON (from calibration)."
         ),
+        background_terms: int = typer.Option(
+            6, "--background-terms", help="Chebyshev background terms (1–30)."
+        ),
+        xmin: float | None = typer.Option(
+            None, "--xmin", help="Lower end of the fit range (pattern's x unit)."
+        ),
+        xmax: float | None = typer.Option(
+            None, "--xmax", help="Upper end of the fit range (pattern's x unit)."
+        ),
+        background_pattern: Path | None = typer.Option(
+            None,
+            "--background-pattern",
+            help="Measured pattern (e.g. the amorphous electrode) added to the background "
+            "with a refined scale.",
+        ),
         plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of the fit."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --plot."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -74,13 +89,24 @@ def register(app: typer.Typer) -> None:
         pat = read_pattern(pattern, xtype=parse_xtype(xtype), wavelength_A=wl)
         res_model = load_resolution(resolution) if resolution is not None else None
         plist = [get_phase(p) for p in phase]
+        bkg_pat = None
+        if background_pattern is not None:
+            bkg_pat = read_pattern(background_pattern, xtype=parse_xtype(xtype), wavelength_A=wl)
         import warnings
 
         from ..refine import RefinementWarning
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RefinementWarning)
-            res = refine(pat, plist, cuka=cuka, resolution=res_model)
+            res = refine(
+                pat,
+                plist,
+                cuka=cuka,
+                resolution=res_model,
+                n_background=background_terms,
+                xrange=None if xmin is None and xmax is None else (xmin, xmax),
+                background_pattern=bkg_pat,
+            )
         for w in res.warnings:
             info(f"xrdpdf: warning: {w}")
         if plot is not None:
