@@ -923,21 +923,32 @@ def _reference_on(reference: Pattern, pat: Pattern) -> np.ndarray:
     return np.interp(pat.x, reference.x, reference.y)
 
 
-def _linear_start(params, model: _Model, y: np.ndarray, w: np.ndarray) -> None:
-    """Scales, background (and hump amplitude) by weighted linear least squares."""
-    v = params.valuesdict()
+def _linear_columns(model: _Model, v: Mapping[str, float], sel: slice = slice(None)) -> list:
+    """Columns of the part of the model that is linear in its amplitudes, on ``model.x[sel]``.
+
+    Order: each phase at unit scale, the Chebyshev terms, the amorphous hump at unit
+    amplitude, the background pattern.  Shared by the linear start, the absent-phase test
+    and the lattice search, so that all three see the same background.
+    """
+    x = model.x[sel]
     cols = []
     for pm in model.phases:
         vv = dict(v)
         vv[pm.prefix + "scale"] = 1.0
-        cols.append(model.phase_profile(pm, vv))
-    cols += [model.cheb[:, j] for j in range(model.nb)]
+        cols.append(model.phase_profile(pm, vv, x))
+    cols += [model.cheb[sel, j] for j in range(model.nb)]
     if model.amorphous:
         vv = dict(v)
         vv["amor_amp"] = 1.0
-        cols.append(model.hump(vv))
+        cols.append(model.hump(vv)[sel])
     if model.reference is not None:
-        cols.append(model.reference)
+        cols.append(model.reference[sel])
+    return cols
+
+
+def _linear_start(params, model: _Model, y: np.ndarray, w: np.ndarray) -> None:
+    """Scales, background (and hump amplitude) by weighted linear least squares."""
+    cols = _linear_columns(model, params.valuesdict())
     a = np.stack(cols, axis=1)
     sw = np.sqrt(w)
     coef, *_ = np.linalg.lstsq(a * sw[:, None], y * sw, rcond=None)
@@ -958,15 +969,7 @@ def _linear_start(params, model: _Model, y: np.ndarray, w: np.ndarray) -> None:
 
 def _absent_phases(params, model: _Model, y, w) -> set[str]:
     """Prefixes of phases whose scale is below 3σ in a linear fit at the current values."""
-    v = params.valuesdict()
-    cols = []
-    for pm in model.phases:
-        vv = dict(v)
-        vv[pm.prefix + "scale"] = 1.0
-        cols.append(model.phase_profile(pm, vv))
-    cols += [model.cheb[:, j] for j in range(model.nb)]
-    if model.amorphous:
-        cols.append(model.hump(v) / max(abs(v["amor_amp"]), 1e-300))
+    cols = _linear_columns(model, params.valuesdict())
     a = np.stack(cols, axis=1) * np.sqrt(w)[:, None]
     b = y * np.sqrt(w)
     coef, *_ = np.linalg.lstsq(a, b, rcond=None)
@@ -1004,8 +1007,8 @@ def _lattice_search(params, model: _Model, y, w, rel: float) -> None:
     stride = max(1, int(min(widths) / (4 * np.median(np.diff(model.x)))))
     stride = min(stride, max(1, model.x.size // 500))
     sel = slice(None, None, stride)
-    xs, ys, sw = model.x[sel], y[sel], np.sqrt(w[sel])
-    base = np.stack([model.cheb[sel, j] for j in range(model.nb)], axis=1)
+    ys, sw = y[sel], np.sqrt(w[sel])
+    nph = len(model.phases)
     best = (np.inf, 1.0)
     for f in factors:
         vv = dict(v0)
@@ -1013,12 +1016,10 @@ def _lattice_search(params, model: _Model, y, w, rel: float) -> None:
             for k in pm.free_cell:
                 if k in "abc":
                     vv[pm.prefix + k] = v0[pm.prefix + k] * f
-            vv[pm.prefix + "scale"] = 1.0
-        cols = [model.phase_profile(pm, vv, xs) for pm in model.phases]
-        a = np.concatenate([np.stack(cols, axis=1), base], axis=1)
+        a = np.stack(_linear_columns(model, vv, sel), axis=1)
         coef, *_ = np.linalg.lstsq(a * sw[:, None], ys * sw, rcond=None)
-        if np.any(coef[: len(cols)] < 0):
-            coef[: len(cols)] = np.maximum(coef[: len(cols)], 0)
+        if np.any(coef[:nph] < 0):
+            coef[:nph] = np.maximum(coef[:nph], 0)
         chi = float(np.sum((sw * (ys - a @ coef)) ** 2))
         if chi < best[0]:
             best = (chi, float(f))
