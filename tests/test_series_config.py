@@ -63,6 +63,12 @@ def test_good_file(folder):
         ('poni = "geo.poni"', 'poni = "missing.poni"', "poni 'missing.poni' not found"),
         ("cycle = 0", "cycle = -1", "cycle must be an integer"),
         ("[pdf]", "[pfd]", "unknown key 'pfd' in the top level"),
+        # values are checked at load (by the same builders the run uses), not mid-run
+        ("npt = 500", 'npt = "many"', r"\[integrate\] npt must be a number"),
+        ('qmax = "auto"', 'qmax = "lots"', "qmax must be a number"),
+        ('composition = "TiO2"', 'composition = "Xx2O"', "unknown element 'Xx'"),
+        ('phases = ["NaTiO2"]', 'phases = ["NaTiO2"]\nfit_range = 3', "fit_range must be"),
+        ('phases = ["NaTiO2"]', 'phases = ["Unobtainium"]', "Unobtainium"),
         (
             'phases = ["NaTiO2"]',
             'phases = ["NaTiO2"]\namorphous_reference = "c99"',

@@ -31,6 +31,7 @@ Each sample runs integrate → refine + size → PDF → correlation length (see
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import json
@@ -314,7 +315,7 @@ def load_series(path: str | os.PathLike) -> SeriesConfig:
         raise InputError(
             f"{path}: [refine] amorphous_reference {ref!r} is not the name of a sample"
         )
-    return SeriesConfig(
+    config = SeriesConfig(
         path=path.resolve(),
         poni=poni,
         mask=mask,
@@ -328,6 +329,112 @@ def load_series(path: str | os.PathLike) -> SeriesConfig:
         size=dict(doc.get("size", {})),
         samples=tuple(samples),
     )
+    _check_settings(path, config)
+    return config
+
+
+# ------------------------------------------------------------- typed settings of a table
+def _bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(f"{what} must be true or false, got {value!r}")
+    return value
+
+
+def integration_settings(config: SeriesConfig):
+    """The :class:`~xrdpdf.integrate.IntegrationSettings` of the ``[integrate]`` table."""
+    from .integrate import IntegrationSettings
+
+    names = {
+        "npt": "npt",
+        "unit": "unit",
+        "polarization": "polarization_factor",
+        "sigma_clip": "sigma_clip",
+        "method": "method",
+    }
+    kw = {names[k]: v for k, v in config.integrate.items()}
+    if "sigma_clip" in kw:
+        kw["sigma_clip"] = _bool(kw["sigma_clip"], "[integrate] sigma_clip")
+    for key in ("npt", "polarization_factor"):
+        v = kw.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+            raise InputError(f"[integrate] {key.split('_')[0]} must be a number, got {v!r}")
+    return IntegrationSettings(**kw)
+
+
+def refine_options(config: SeriesConfig) -> dict[str, Any]:
+    """Keyword arguments of :func:`xrdpdf.refine.refine` from ``[refine]`` and ``[size]``."""
+    opts = config.refine
+    kw: dict[str, Any] = {
+        "amorphous": _bool(opts.get("amorphous", False), "[refine] amorphous"),
+        "cuka": _bool(opts.get("cuka", False), "[refine] cuka"),
+    }
+    if "background_terms" in opts:
+        n = opts["background_terms"]
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 30:
+            raise InputError(f"[refine] background_terms must be an integer 1…30, got {n!r}")
+        kw["n_background"] = n
+    if "fit_range" in opts:
+        fr = opts["fit_range"]
+        if (
+            not isinstance(fr, list)
+            or len(fr) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in fr)
+            or not fr[0] < fr[1]
+        ):
+            raise InputError(f"[refine] fit_range must be [min, max] with min < max, got {fr!r}")
+        kw["xrange"] = (float(fr[0]), float(fr[1]))
+    if "k" in config.size:
+        k = config.size["k"]
+        if isinstance(k, bool) or not isinstance(k, int | float) or not k > 0:
+            raise InputError(f"[size] k must be a positive number, got {k!r}")
+        kw["k_scherrer"] = float(k)
+    return kw
+
+
+def _check_settings(path: Path, config: SeriesConfig) -> None:
+    """Build every stage's settings once, so that a bad value fails at load, naming the file."""
+    from .phases import get_phase
+
+    try:
+        integration_settings(config)
+        refine_options(config)
+        ref = config.refine.get("amorphous_reference")
+        if ref is not None and not isinstance(ref, str):
+            raise InputError(f"[refine] amorphous_reference must be a sample name, got {ref!r}")
+        for name in sorted({p for smp in config.samples for p in smp.phases}):
+            if not isinstance(name, str):
+                raise InputError(f"phases must be names or CIF paths, got {name!r}")
+            get_phase(name)
+        for comp in sorted({smp.composition for smp in config.samples}):
+            smp = next(x for x in config.samples if x.composition == comp)
+            pdf_config(config, smp)
+    except (InputError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def _file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, read once per (path, size, mtime) in this process.
+
+    The geometry, mask, dark and an amorphous reference sample's images enter the hash of
+    many samples; they are read once, not once per sample.
+    """
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return f"unreadable:{exc}"
+    return _digest_of(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest_of(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as exc:
+        return f"unreadable:{exc}"
+    return h.hexdigest()
 
 
 def input_hash(config: SeriesConfig, sample: SampleSpec) -> str:
@@ -342,12 +449,7 @@ def input_hash(config: SeriesConfig, sample: SampleSpec) -> str:
             files.append(Path(extra))
     for f in files:
         h.update(str(Path(f).name).encode())
-        try:
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-        except OSError as exc:
-            h.update(f"unreadable:{exc}".encode())
+        h.update(_file_digest(Path(f)).encode())
     h.update(json.dumps(config.settings_for(sample), sort_keys=True, default=str).encode())
     return h.hexdigest()
 
@@ -430,19 +532,9 @@ def _integrator(config: SeriesConfig):
     )
     integ = _INTEGRATORS.get(key)
     if integ is None:
-        kw: dict[str, Any] = {}
-        for src, dst in (
-            ("npt", "npt"),
-            ("unit", "unit"),
-            ("polarization", "polarization_factor"),
-            ("sigma_clip", "sigma_clip"),
-            ("method", "method"),
-        ):
-            if src in settings:
-                kw[dst] = settings[src]
         integ = integrate.integrator_from_files(
             config.poni,
-            integrate.IntegrationSettings(**kw),
+            integration_settings(config),
             mask=config.mask,
             flat=config.flat,
             first_image=config.samples[0].images[0],
@@ -477,15 +569,7 @@ def integrate_sample(config: SeriesConfig, sample: SampleSpec):
 def _refine_sample(config: SeriesConfig, sample: SampleSpec, pattern, sdir: Path, row: dict) -> Any:
     from . import io, refine
 
-    opts = dict(config.refine)
-    kw: dict[str, Any] = {"amorphous": bool(opts.get("amorphous", False))}
-    if "background_terms" in opts:
-        kw["n_background"] = int(opts["background_terms"])
-    if "fit_range" in opts:
-        lo, hi = opts["fit_range"]
-        kw["xrange"] = (float(lo), float(hi))
-    if "k" in config.size:
-        kw["k_scherrer"] = float(config.size["k"])
+    kw = refine_options(config)
     ref = reference_sample(config, sample)
     if ref is not None:
         ref_file = sdir.parent / ref.name / f"{ref.name}.xye"
@@ -495,13 +579,7 @@ def _refine_sample(config: SeriesConfig, sample: SampleSpec, pattern, sdir: Path
     with warnings.catch_warnings():
         # non-convergence is recorded in the row's error column, not printed
         warnings.simplefilter("ignore", refine.RefinementWarning)
-        res = refine.refine(
-            pattern,
-            list(sample.phases),
-            cuka=bool(opts.get("cuka", False)),
-            resolution=_resolution(config),
-            **kw,
-        )
+        res = refine.refine(pattern, list(sample.phases), resolution=_resolution(config), **kw)
     first = res.phases[0]
     row.update(
         phase=first.name,
