@@ -145,3 +145,12 @@ MethodOption = Annotated[
     str | None,
     typer.Option("--method", help="Engine: fast (precomputed operator) or pyfai (plain)."),
 ]
+
+# Options of the commands that read a 1-D pattern (refine, size, pdf, simulate image).
+XtypeOption = Annotated[
+    str | None,
+    typer.Option("--xtype", help="x column of a headerless file: q (Å⁻¹), qnm (nm⁻¹) or tth (°)."),
+]
+WavelengthOption = Annotated[
+    float | None, typer.Option("--wavelength", help="Wavelength in Å (needed for 2θ data).")
+]

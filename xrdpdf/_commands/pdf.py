@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from ..errors import InputError
-from ._common import emit_json, handle_errors, info, parse_xtype
+from ._common import (
+    WavelengthOption,
+    XtypeOption,
+    emit_json,
+    handle_errors,
+    info,
+    parse_xtype,
+)
 
 _UNITS = {"q": "Å⁻¹", "r": "Å", "G": "Å⁻²", "F": "Å⁻¹"}
 
@@ -55,13 +62,8 @@ def register(app: typer.Typer) -> None:
         rmax: Annotated[float, typer.Option("--rmax", help="r grid end (Å).")] = 30.0,
         rstep: Annotated[float, typer.Option("--rstep", help="r grid step (Å).")] = 0.01,
         lorch: Annotated[bool, typer.Option("--lorch", help="Apply the Lorch window.")] = False,
-        xtype: Annotated[
-            str | None,
-            typer.Option("--xtype", help="x axis of headerless files: q, qnm or tth."),
-        ] = None,
-        wavelength: Annotated[
-            float | None, typer.Option("--wavelength", help="Wavelength (Å), needed for 2θ.")
-        ] = None,
+        xtype: XtypeOption = None,
+        wavelength: WavelengthOption = None,
         plot: Annotated[
             Path | None, typer.Option("--plot", help="Also save a figure (PNG/PDF).")
         ] = None,

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from ._common import emit_json, handle_errors, info, parse_xtype
+from ._common import (
+    WavelengthOption,
+    XtypeOption,
+    emit_json,
+    handle_errors,
+    info,
+    parse_xtype,
+)
 
 
 def _report(res) -> None:
@@ -39,12 +46,8 @@ def register(app: typer.Typer) -> None:
         phase: list[str] = typer.Option(
             ["NaTiO2"], "--phase", help="Built-in phase name or CIF path; repeat for more."
         ),
-        xtype: str | None = typer.Option(
-            None, "--xtype", help="x column of a bare file: q (Å⁻¹), qnm (nm⁻¹) or tth (°)."
-        ),
-        wavelength: float | None = typer.Option(
-            None, "--wavelength", help="Wavelength in Å (2θ data)."
-        ),
+        xtype: XtypeOption = None,
+        wavelength: WavelengthOption = None,
         cuka: bool = typer.Option(False, "--cuka", help="Lab Cu Kα1/Kα2 Bragg–Brentano 2θ data."),
         resolution: Path | None = typer.Option(
             None, "--resolution", help="Instrument resolution JSON (from calibration)."

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from ._common import emit_json, handle_errors, info, parse_xtype
+from ._common import (
+    WavelengthOption,
+    XtypeOption,
+    emit_json,
+    handle_errors,
+    info,
+    parse_xtype,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -75,9 +82,7 @@ def register(app: typer.Typer) -> None:
         output: Annotated[
             Path, typer.Option("-o", "--output", help="Image file: .tif, .edf, .cbf, .h5, .npy.")
         ],
-        xtype: Annotated[
-            str | None, typer.Option("--xtype", help="For bare files: q, qnm or tth.")
-        ] = None,
+        xtype: XtypeOption = None,
         scale: Annotated[float, typer.Option("--scale", help="Counts per unit intensity.")] = 100.0,
         polarization: Annotated[
             float, typer.Option("--polarization", help="Polarization factor in [-1, 1].")
@@ -110,9 +115,7 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--mask-out", help="Also write the true bad-pixel mask here."),
         ] = None,
-        wavelength: Annotated[
-            float | None, typer.Option("--wavelength", help="Wavelength (Å) for 2θ files.")
-        ] = None,
+        wavelength: WavelengthOption = None,
         json_mode: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
         overwrite: Annotated[
             bool, typer.Option("--overwrite", help="Replace existing outputs.")

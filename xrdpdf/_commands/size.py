@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import emit_json, handle_errors, parse_xtype
+from ._common import WavelengthOption, XtypeOption, emit_json, handle_errors, parse_xtype
 
 
 def _parse_peaks(text: str) -> str | list[float]:
@@ -39,12 +39,8 @@ def register(app: typer.Typer) -> None:
         inst_fwhm: float | None = typer.Option(
             None, "--inst-fwhm", help="Constant instrument FWHM in Å⁻¹ (Gaussian)."
         ),
-        xtype: str | None = typer.Option(
-            None, "--xtype", help="x column of a bare file: q (Å⁻¹), qnm (nm⁻¹) or tth (°)."
-        ),
-        wavelength: float | None = typer.Option(
-            None, "--wavelength", help="Wavelength in Å (2θ data)."
-        ),
+        xtype: XtypeOption = None,
+        wavelength: WavelengthOption = None,
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Scherrer sizes L = 2πK/ΔQ from pseudo-Voigt peak fits, mean and Williamson–Hall.
