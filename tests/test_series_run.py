@@ -138,3 +138,11 @@ def test_series_cli_bad_file_exit_2(tmp_path, capsys):
     assert _main(["series", str(f), "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope.poni" in err[0] and str(f) in err[0]
+
+
+def test_demo_cli_help_and_bad_binning(tmp_path, capsys):
+    assert _main(["demo", "--help"]) == 0 and "Example:" in capsys.readouterr().out
+    assert _main(["demo", "-o", str(tmp_path / "d"), "--binning", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--binning" in err[0]
+    assert not (tmp_path / "d").exists()

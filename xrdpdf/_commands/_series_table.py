@@ -1,6 +1,34 @@
-"""The series summary as a terminal table (shared by ``series`` and ``demo``)."""
+"""The outcome of a series run on the terminal or as JSON (shared by ``series`` and ``demo``)."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from ._common import emit_json, info
+
+
+def report_series(result, json_out: bool, **extra: Any) -> None:
+    """List failed samples on stderr, then print the JSON summary or the table on stdout."""
+    from ..series import SUMMARY_COLUMNS
+
+    for row in result.rows:
+        if row["error"]:
+            info(f"xrdpdf: {row['name']}: {row['error']}")
+    if json_out:
+        emit_json(
+            {
+                **extra,
+                "summary_csv": result.summary_csv,
+                "summary_h5": result.summary_h5,
+                "report": result.report,
+                "skipped": result.skipped,
+                "failed": result.failed,
+                "samples": [{c: r.get(c) for c in SUMMARY_COLUMNS} for r in result.rows],
+            }
+        )
+    else:
+        print_summary(result.rows)
+        info(f"wrote {result.summary_csv}, {result.summary_h5} and {result.report}")
 
 
 def print_summary(rows) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import emit_json, handle_errors, info, progress_callback, show_progress
+from ._common import handle_errors, info, progress_callback, show_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -50,8 +50,8 @@ def register(app: typer.Typer) -> None:
         Example: xrdpdf demo -o demo_out --overwrite
         """
         from ..demo import demo_samples, write_demo_series
-        from ..series import SUMMARY_COLUMNS, load_series, run_series
-        from ._series_table import print_summary
+        from ..series import load_series, run_series
+        from ._series_table import report_series
 
         if binning not in (1, 2, 4, 8):
             from ..errors import InputError
@@ -71,16 +71,6 @@ def register(app: typer.Typer) -> None:
             result = run_series(
                 cfg, output / "results", workers=workers, force=overwrite, on_progress=cb
             )
-        if json_out:
-            emit_json(
-                {
-                    "series_file": series_file,
-                    "summary_csv": result.summary_csv,
-                    "report": result.report,
-                    "failed": result.failed,
-                    "samples": [{c: r.get(c) for c in SUMMARY_COLUMNS} for r in result.rows],
-                }
-            )
-        else:
-            print_summary(result.rows)
-            info(f"wrote {result.summary_csv}, {result.summary_h5} and {result.report}")
+        report_series(result, json_out, series_file=series_file)
+        if result.n_ok == 0:
+            raise typer.Exit(2)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ._common import emit_json, fail, handle_errors, info, progress_callback, show_progress
-from ._series_table import print_summary
+from ._common import fail, handle_errors, progress_callback, show_progress
+from ._series_table import report_series
 
 
 def register(app: typer.Typer) -> None:
@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
 
         Example: xrdpdf series examples/series.toml -o series_out --workers 2
         """
-        from ..series import SUMMARY_COLUMNS, load_series, run_series
+        from ..series import load_series, run_series
 
         if workers is not None and scheduler is not None:
             fail("give either --workers or --scheduler, not both")
@@ -47,21 +47,6 @@ def register(app: typer.Typer) -> None:
             result = run_series(
                 cfg, output, workers=workers, scheduler=scheduler, on_progress=cb, force=force
             )
-        for row in result.rows:
-            if row["error"]:
-                info(f"xrdpdf: {row['name']}: {row['error']}")
-        if json_out:
-            emit_json(
-                {
-                    "summary_csv": result.summary_csv,
-                    "summary_h5": result.summary_h5,
-                    "report": result.report,
-                    "skipped": result.skipped,
-                    "failed": result.failed,
-                    "samples": [{c: r.get(c) for c in SUMMARY_COLUMNS} for r in result.rows],
-                }
-            )
-        else:
-            print_summary(result.rows)
+        report_series(result, json_out)
         if result.n_ok == 0:
             raise typer.Exit(2)
