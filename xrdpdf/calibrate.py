@@ -824,7 +824,7 @@ def calibrate(
         rot1_rad=float(ai.rot1),
         rot2_rad=float(ai.rot2),
         rot3_rad=float(ai.rot3),
-        wavelength_A=float(ai.wavelength * 1e10),
+        wavelength_A=float(f"{ai.wavelength * 1e10:.12g}"),
         rms_2theta_deg=rms_deg,
         n_rings=n_rings,
         n_points=int(cp.shape[0]),

@@ -135,7 +135,8 @@ def poni_wavelength_A(ai) -> float:
     """The geometry's wavelength in Å (pyFAI stores metres)."""
     if ai.wavelength is None:
         raise InputError("the geometry has no wavelength")
-    return float(ai.wavelength) * 1e10
+    # m → Å; rounded to 12 significant digits so that 1.173e-11 m reads back as 0.1173 Å
+    return float(f"{float(ai.wavelength) * 1e10:.12g}")
 
 
 def _fastint():
