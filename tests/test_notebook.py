@@ -184,9 +184,11 @@ def test_pdf_session_qmax_changes_gr_and_xi(ni_like):
 
 def test_pdf_session_rpoly_and_refusal(ni_like):
     s = PdfSession(ni_like, composition="Ni", qmin_invA=0.5, rmax_A=20.0)
-    # degree n = round(rpoly·qmaxinst/π) (PDFgetX3), qmaxinst = 25 Å⁻¹
-    assert s.update(rpoly=1.5).result.poly_degree == round(1.5 * 25.0 / math.pi)
-    assert s.update(rpoly=0.9).result.poly_degree == round(0.9 * 25.0 / math.pi)
+    # degree n = rpoly·(Q_last − Q_first)/π over the points used (xrdpdf.pdf Notes)
+    for rpoly in (1.5, 0.9):
+        res = s.update(rpoly=rpoly).result
+        span = res.iq.x[-1] - res.iq.x[0]
+        assert res.poly_degree == pytest.approx(rpoly * span / math.pi, abs=1e-5)
     before = s.current
     with pytest.raises(InputError, match="beyond the data"):
         s.update(qmax=30.0)
@@ -311,7 +313,8 @@ def test_pdf_panel_sliders(ni_like):
     assert s.config.qmax_invA == 12.0 and s.current.qmax_invA == 12.0
     assert s.current.xi_A != xi0 and "12" in panel.status.value
     panel.rpoly.value = 1.5
-    assert s.result.poly_degree == round(1.5 * 25.0 / math.pi)
+    span = s.result.iq.x[-1] - s.result.iq.x[0]
+    assert s.result.poly_degree == pytest.approx(1.5 * span / math.pi, abs=1e-5)
     panel.qmax_auto.value = True
     assert s.result.qmax_auto and panel.qmax.disabled
     assert bytes(panel.plot_gr.value).startswith(PNG) and bytes(panel.plot_fq.value).startswith(PNG)

@@ -51,25 +51,26 @@ def test_matches_pdfgetx3_without_rescaling(ni, name):
     np.testing.assert_allclose(res.gr.x, ref.x, atol=1e-9)
     m = (ref.x >= 1.0) & (ref.x <= 60.0)
     g, gref = res.gr.y[m], ref.y[m]
-    # Acceptance: Rw <= 0.02 without rescaling.  Measured 0.0012-0.0020; the rest is
-    # PDFgetX3's own form-factor table and print rounding; 0.004 (2x) catches e.g. a
-    # trapezoid instead of rectangle rule (lownoise: 0.0049).
-    assert _rw(g, gref) < 0.004
+    # Acceptance: Rw <= 0.005 without rescaling.  Measured 0.0008-0.0010 (the rest is
+    # PDFgetX3's own form-factor table and print rounding); 0.002 (2x) catches e.g. the
+    # rounded degree without the blend (0.0014-0.0020) or a trapezoid rule.
+    assert _rw(g, gref) < 0.002
     # the one least-squares scale is within 0.1 % of 1 (measured 0.9993-0.9994)
     scale = float(g @ gref / (g @ g))
     assert abs(scale - 1.0) < 2e-3
     # degree rule n = round(rpoly*qmaxinst/pi): 8.955 -> 9, 8.308 -> 8
-    assert res.poly_degree == round(0.9 * NI_REFS[name]["qmaxinst_invA"] / np.pi)
+    # degree rule n = rpoly·(Q_last − Q_first)/π over the points used (module Notes)
+    assert res.poly_degree == pytest.approx(0.9 * (res.iq.x[-1] - res.iq.x[0]) / np.pi, abs=1e-5)
 
 
 def test_wrong_degree_would_fail(ni):
     """Negative control: degree n+1 misses PDFgetX3 by far more than the tolerance."""
     sample, kapton = ni
     ref = read_pattern(DATA / "Ni-hires.gr")
-    kw = dict(NI_REFS["Ni-hires.gr"], rpoly_A=(8.6 * np.pi / 29.0))  # round -> 9
+    kw = dict(NI_REFS["Ni-hires.gr"], rpoly_A=(9.06 * np.pi / (29.0 - 0.86)))
     res = transform(sample, PdfConfig("Ni", rmax_A=60.0, **kw), kapton)
     m = (ref.x >= 1.0) & (ref.x <= 60.0)
-    assert res.poly_degree == 9
+    assert res.poly_degree == pytest.approx(9.06)
     assert _rw(res.gr.y[m], ref.y[m]) > 0.01
 
 
@@ -80,11 +81,14 @@ def test_outputs_and_sigma(ni):
     for p in (res.iq, res.sq, res.fq):
         assert p.unit == "q_A^-1" and p.sigma is not None
         assert p.x[0] >= 0.85 and p.x[-1] <= 29.0 + 1e-9
+    # .sq/.fq end at qmax as xPDFsuite writes them; .iq at qmaxinst
+    assert res.iq.x[-1] == pytest.approx(29.0) and res.fq.x[-1] == pytest.approx(25.0)
     # F = Q (S - 1) exactly (same arrays)
     np.testing.assert_allclose(res.fq.y, res.fq.x * (res.sq.y - 1.0), atol=1e-12)
     np.testing.assert_allclose(res.fq.sigma, res.fq.x * res.sq.sigma, rtol=1e-12)
     assert res.gr.unit == "r_A" and res.gr.sigma is not None and np.all(res.gr.sigma >= 0)
-    assert res.header["polydegree"] == 8 and res.header["bgscale"] == 0.4
+    assert res.header["polydegree"] == pytest.approx(0.9 * 28.14 / np.pi, abs=1e-5)
+    assert res.header["bgscale"] == 0.4
 
 
 # ---------------------------------------------------------------- closed forms
@@ -127,30 +131,37 @@ def test_polynomial_removes_low_order_terms_exactly():
     q = np.linspace(0.5, 20.0, 976)
     f2, _ = composition_factors("Ni", q)
     y = 1.0 + 0.3 * np.sin(2.49 * q) / (2.49 * q) * np.exp(-0.002 * q * q)
-    cfg = PdfConfig("Ni", rpoly_A=1.0, rmax_A=15.0)  # degree round(20/pi) = 6
+    cfg = PdfConfig("Ni", rpoly_A=1.0, rmax_A=15.0)  # degree 19.5/π = 6.2: fits of 6 and 7
     r1 = transform(Pattern(q, 1000 * f2 * y, "q_A^-1"), cfg)
     extra = 0.4 - 0.01 * q + 3e-4 * q**2 + 1e-6 * q**5  # degree 5 < 6
     r2 = transform(Pattern(q, 1000 * f2 * (y + extra), "q_A^-1"), cfg)
-    assert r1.poly_degree == 6
+    assert r1.poly_degree == pytest.approx(19.5 / np.pi, abs=1e-5)
     np.testing.assert_allclose(r2.gr.y / r2.scale, r1.gr.y / r1.scale, atol=1e-6 * np.abs(
         r1.gr.y / r1.scale).max())
 
 
-def test_sigma_propagation_monte_carlo():
-    """σ_G from propagation agrees with the scatter of seeded noisy repeats."""
+@pytest.mark.parametrize("q0", [0.8, 0.81])
+def test_sigma_propagation_monte_carlo(q0):
+    """σ_G from propagation agrees with the scatter of seeded noisy repeats within 10 %.
+
+    q0 = 0.8 lies on the grid kΔQ (ΔQ = 0.02); q0 = 0.81 is offset by ΔQ/2, so the FQgrid
+    interpolation correlates neighbours (propagation ignoring that is off by ~√2).
+    """
     rng = np.random.default_rng(7)
-    q = np.linspace(0.8, 18.0, 861)
+    q = q0 + 0.02 * np.arange(861)
     f2, _ = composition_factors("TiO2", q)
     clean = 500 * (f2 + 10 * np.sin(2.0 * q) * np.exp(-0.01 * q * q))
-    sig = np.full(q.size, 40.0)
+    sig = 20.0 + 30.0 * (q / q[-1])  # Q-dependent σ(I)
     cfg = PdfConfig("TiO2", rpoly_A=0.9, rmin_A=1.0, rmax_A=10.0, rstep_A=0.05)
     res0 = transform(Pattern(q, clean, "q_A^-1", sigma=sig), cfg)
-    gs = np.array([transform(Pattern(q, clean + rng.normal(0, 40.0, q.size), "q_A^-1"), cfg).gr.y
-                   for _ in range(300)])
+    gs = np.array([transform(Pattern(q, clean + rng.normal(0, sig), "q_A^-1"), cfg).gr.y
+                   for _ in range(400)])
     ratio = gs.std(axis=0) / res0.gr.sigma
-    # 300 repeats: std of a std estimate ~4 %; k and polynomial correlations neglected
-    # in the propagation (a few %): 15 % band.
-    assert 0.85 < np.median(ratio) < 1.15
+    # 400 repeats: a std estimate scatters by 1/√800 = 3.5 % per r point; the median over
+    # 181 r points much less.  The propagation neglects only the k correlation (measured
+    # median ratio 1.001, points 0.92-1.08): median within 10 % (the issue), points 15 %.
+    assert abs(np.median(ratio) - 1.0) < 0.10
+    assert np.all(np.abs(ratio - 1.0) < 0.15)
 
 
 # ------------------------------------------------------------------ settings
@@ -227,13 +238,14 @@ def test_cli_pdf_json_and_outputs(tmp_path, capsys):
             "--rmax", "60", "-o", str(out), "--json"]
     assert _main(args) == 0
     js = json.loads(capsys.readouterr().out)
-    assert js["poly_degree"] == 8 and js["bkg_scale"] == 0.4 and js["qmax_invA"] == 25.0
+    assert js["poly_degree"] == pytest.approx(0.9 * 28.14 / np.pi, abs=1e-5)
+    assert js["bkg_scale"] == 0.4 and js["qmax_invA"] == 25.0
     for ext in ("iq", "sq", "fq", "gr"):
         assert out.with_suffix("." + ext).is_file()
     gr = read_pattern(out)
     ref = read_pattern(DATA / "Ni-hires.gr")
     m = (ref.x >= 1) & (ref.x <= 60)
-    assert _rw(gr.y[m], ref.y[m]) < 0.004  # same tolerance as the API test
+    assert _rw(gr.y[m], ref.y[m]) < 0.002  # same tolerance as the API test
     text = out.read_text()
     for key in ("composition = Ni", "rpoly = 0.9", "qmaxinst = 29.0", "bgscale = 0.4",
                 "#### start data"):
