@@ -1,0 +1,251 @@
+"""Vendor and foreign pattern formats, each on a real public file (tests/data/formats/LICENSE.md).
+
+Truth comes from outside the reader: the vendor's own ASCII export of the same
+file (Bruker XCH ``.UXD``), the file's plain-text members read here with
+numpy, the header's closed-form axis (start + i·step), or the reference values
+another reader (FAIRmat readers-xrd) stored beside the file.
+"""
+
+import bz2
+import gzip
+import json
+import lzma
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xrdpdf import InputError, Pattern
+from xrdpdf.io import read_pattern, read_patterns, write_pattern
+
+DATA = Path(__file__).parent / "data" / "formats"
+
+
+def _uxd(path: Path) -> tuple[dict[str, str], np.ndarray]:
+    """Bruker XCH export: ``_KEY=value`` lines, then ``2θ counts`` rows."""
+    keys, rows = {}, []
+    for line in path.read_text(encoding="latin-1").splitlines():
+        if line.startswith("_"):
+            k, _, v = line[1:].partition("=")
+            keys.setdefault(k, v.strip("'"))
+        elif line.strip() and not line.startswith(";"):
+            rows.append([float(v) for v in line.split()])
+    return keys, np.asarray(rows)
+
+
+def test_bruker_raw_v3_matches_the_vendor_export():
+    p = read_pattern(DATA / "BT86.raw")
+    keys, table = _uxd(DATA / "BT86_.UXD")
+    counts = table[:, 1]
+    assert p.unit == "2th_deg"
+    assert p.metadata["anode"] == keys["ANODE"] == "Cu"
+    # the export prints 6 decimals of the stored float64 values
+    assert p.wavelength_A == pytest.approx(float(keys["WL1"]), abs=5e-7)
+    assert p.metadata["wavelength_ka2_A"] == pytest.approx(float(keys["WL2"]), abs=5e-7)
+    assert p.metadata["ka2_ka1_ratio"] == pytest.approx(float(keys["WLRATIO"]), abs=5e-7)
+    assert p.metadata["step_time_s"] == pytest.approx(float(keys["STEPTIME"]), abs=5e-7)
+    np.testing.assert_array_equal(p.y, counts)  # integer counts, exactly
+    # the export prints 2θ with 4 significant digits (3.016, 39.97): up to 5e-3° off
+    np.testing.assert_allclose(p.x, table[:, 0], atol=5e-3)
+    assert p.x[0] == float(keys["START"])
+
+
+def test_bruker_raw_multi_range_separate_and_merged(tmp_path):
+    ranges = read_patterns(DATA / "format1.raw")
+    assert [r.metadata["range"] for r in ranges] == [1, 2, 3]
+    assert [(r.x[0], r.x[-1], r.x.size) for r in ranges] == [
+        (10.0, 20.0, 101),
+        (30.0, 35.0, 26),
+        (40.0, 45.0, 51),
+    ]
+    with pytest.raises(InputError, match="3 ranges"):
+        read_pattern(DATA / "format1.raw")
+    merged = read_pattern(DATA / "format1.raw", merge=True)
+    assert merged.x.size == 101 + 26 + 51
+    assert merged.metadata["y_unit"] == "counts/s"  # step times 0.1, 0.2, 0.1 s differ
+    t = [r.metadata["step_time_s"] for r in ranges]
+    np.testing.assert_allclose(
+        merged.y, np.concatenate([r.y / tt for r, tt in zip(ranges, t, strict=True)])
+    )
+    # content, not suffix, decides the format
+    shutil.copy(DATA / "format1.raw", tmp_path / "renamed.dat")
+    assert len(read_patterns(tmp_path / "renamed.dat")) == 3
+
+
+def test_xrdml_against_its_xml_text():
+    path = DATA / "empyrean.xrdml"
+    p = read_pattern(path)
+    text = path.read_text().split("<dataPoints>")[1]
+    start = float(re.search(r"<startPosition>([^<]+)", text.split('axis="2Theta"')[1])[1])
+    end = float(re.search(r"<endPosition>([^<]+)", text.split('axis="2Theta"')[1])[1])
+    y = np.asarray(re.search(r"<intensities[^>]*>([^<]+)", text)[1].split(), float)
+    np.testing.assert_array_equal(p.y, y)
+    np.testing.assert_allclose(p.x, np.linspace(start, end, y.size), rtol=1e-15)
+    assert p.wavelength_A == 1.5405980 and p.metadata["anode"] == "Cu"
+    assert p.metadata["wavelength_ka2_A"] == 1.5444260
+
+
+def test_rasx_against_its_profile_member():
+    path = DATA / "omega2theta_high_temperature.rasx"
+    p = read_pattern(path)
+    with zipfile.ZipFile(path) as z:
+        rows = np.loadtxt(z.read("Data0/Profile0.txt").decode("utf-8-sig").splitlines())
+    np.testing.assert_array_equal(p.x, rows[:, 0])
+    np.testing.assert_allclose(p.y, rows[:, 1] * rows[:, 2], rtol=1e-15)  # counts × attenuation
+    assert p.metadata["anode"] == "Cu" and p.wavelength_A == 1.540593
+
+
+def test_brml_against_readers_xrd_reference():
+    p = read_pattern(DATA / "23-012-AG_2thomegascan_rawdata.brml")
+    # FAIRmat readers-xrd's stored result for the same measurement
+    # (tests/data/23-012-AG_2thomegascan_long.brml.json): 2001 points, Cu, Kα1 1.5406 Å
+    ref = json.loads(
+        '{"n": 2001, "anode": "Cu", "kAlpha1": 1.5406, "kAlpha2": 1.54439, "ratio": 0.5}'
+    )
+    assert p.x.size == ref["n"] and p.metadata["anode"] == ref["anode"]
+    assert p.wavelength_A == ref["kAlpha1"] and p.metadata["wavelength_ka2_A"] == ref["kAlpha2"]
+    assert p.metadata["ka2_ka1_ratio"] == ref["ratio"]
+    with zipfile.ZipFile(DATA / "23-012-AG_2thomegascan_rawdata.brml") as z:
+        xml = z.read("Experiment0/RawData0.xml").decode()
+    rows = [r.split(",") for r in re.findall(r"<Datum>([^<]+)</Datum>", xml)]
+    np.testing.assert_array_equal(p.x, [float(r[2]) for r in rows])
+    np.testing.assert_array_equal(p.y, [float(r[-1]) for r in rows])
+
+
+def test_gsas_std_bank():
+    with pytest.raises(InputError, match="wavelength"):  # "Cu Ka" in the title only
+        read_pattern(DATA / "PBSO4.XRA")
+    p = read_pattern(DATA / "PBSO4.XRA", wavelength_A=1.5406)
+    # BANK 1 6001 601 CONST 1000 2.5 0 0 STD: 2θ = (1000 + 2.5 i) centidegrees
+    np.testing.assert_allclose(p.x, 10.0 + 0.025 * np.arange(6001), rtol=1e-14)
+    lines = (DATA / "PBSO4.XRA").read_text().splitlines()
+    first = [float(lines[2][j : j + 8]) for j in range(0, 80, 8)]
+    np.testing.assert_array_equal(p.y[:10], first)
+    np.testing.assert_allclose(p.sigma, np.sqrt(p.y))  # one counter: σ² = counts
+    assert p.metadata["gsas_bank"] == 1
+
+
+def test_gsas_esd_and_fxye(tmp_path):
+    x = np.array([10.0, 10.02, 10.04])
+    y, s = np.array([100.0, 250.0, 90.0]), np.array([10.0, 15.8, 9.5])
+    esd = "".join(f"{a:8.1f}{b:8.2f}" for a, b in zip(y, s, strict=True))
+    (tmp_path / "a.gsa").write_text(f"title\nBANK 1 3 1 CONST 1000.0 2.0 0 0 ESD\n{esd}\n")
+    (tmp_path / "b.fxye").write_text(
+        "title\nBANK 2 3 3 CONST 1000 2 0 0 FXYE\n"
+        + "".join(f"{100 * a} {b} {c}\n" for a, b, c in zip(x, y, s, strict=True))
+    )
+    for name in ("a.gsa", "b.fxye"):
+        p = read_pattern(tmp_path / name, wavelength_A=1.54)
+        np.testing.assert_allclose(p.x, x, rtol=1e-12)
+        np.testing.assert_allclose(p.y, y)
+        np.testing.assert_allclose(p.sigma, s)
+    (tmp_path / "t.gsa").write_text("title\nBANK 1 3 1 RALF 1 2 3 4 ALT\n1 2 3\n")
+    with pytest.raises(InputError, match="time-of-flight"):
+        read_pattern(tmp_path / "t.gsa")
+
+
+def test_free_format_cr_lines_and_pairs_on_one_line_compressed(tmp_path):
+    with pytest.raises(InputError, match="xtype"):
+        read_pattern(DATA / "CPD-Y2O3.PRN.xz")
+    # MAUD's file: one (2θ, counts) pair per CR-terminated line, no final newline
+    p = read_pattern(DATA / "CPD-Y2O3.PRN.xz", xtype="tth", wavelength_A=1.5405981)
+    assert p.x.size == 7251 and (p.x[0], p.y[0]) == (5.0, 484.0) and p.x[-1] == 150.0
+    assert p.metadata["compression"] == "xz"
+    # the same numbers with every pair on one line
+    one = lzma.decompress((DATA / "CPD-Y2O3.PRN.xz").read_bytes()).replace(b"\r", b" ")
+    (tmp_path / "one.prn").write_bytes(one)
+    q = read_pattern(tmp_path / "one.prn", xtype="tth", wavelength_A=1.5405981)
+    assert q.metadata["layout"] == "pairs"
+    np.testing.assert_array_equal(q.x, p.x)
+    np.testing.assert_array_equal(q.y, p.y)
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress])
+def test_every_text_format_compressed(tmp_path, compress):
+    q = np.linspace(0.5, 20, 50)
+    pat = Pattern(q, 1 + q**2, "q_A^-1", 0.1173, sigma=np.sqrt(q), metadata={})
+    for suffix in (".xye", ".chi", ".gr", ".iq"):
+        plain = write_pattern(
+            pat if suffix != ".gr" else pat.replace(unit="r_A"), tmp_path / f"p{suffix}"
+        )
+        packed = tmp_path / f"p{suffix}.{compress.__module__}"
+        packed.write_bytes(compress(plain.read_bytes()))
+        a, b = read_pattern(plain), read_pattern(packed)
+        np.testing.assert_array_equal(a.x, b.x)
+        np.testing.assert_array_equal(a.y, b.y)
+        assert b.metadata["compression"] in ("gzip", "bzip2", "xz")
+
+
+def test_utf16_bom_and_decimal_commas(tmp_path):
+    text = "# xrdpdf 1\n# unit = q_A^-1\n1.0 10.0\n2.0 20.0\n3.0 15.0\n"
+    (tmp_path / "u16.xy").write_bytes(text.encode("utf-16"))  # with BOM
+    (tmp_path / "u8bom.xy").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    for name in ("u16.xy", "u8bom.xy"):
+        p = read_pattern(tmp_path / name)
+        np.testing.assert_array_equal(p.y, [10.0, 20.0, 15.0])
+    (tmp_path / "comma.xy").write_text("10,5\t100,25\n10,6\t101,5\n10,7\t99,75\n")
+    p = read_pattern(tmp_path / "comma.xy", xtype="tth", wavelength_A=1.54)
+    np.testing.assert_allclose(p.x, [10.5, 10.6, 10.7])
+    np.testing.assert_allclose(p.y, [100.25, 101.5, 99.75])
+    assert p.metadata["decimal_comma"] is True
+    (tmp_path / "semi.csv").write_text("10,5;100,25\n10,6;101,5\n")
+    assert read_pattern(tmp_path / "semi.csv", xtype="q").x[1] == pytest.approx(10.6)
+
+
+def test_maud_dat_title_line(tmp_path):
+    (tmp_path / "m.dat").write_text(
+        "Y2O3 MAUD example, 2theta counts\n 5.00 484\n 5.02 484\n 5.04 457\n"
+    )
+    p = read_pattern(tmp_path / "m.dat", xtype="tth", wavelength_A=1.5406)
+    assert p.metadata["title"].startswith("Y2O3") and p.y.tolist() == [484, 484, 457]
+
+
+def _xpd_chi(n: int, declared: int) -> str:
+    # the layout xpdtools' save_output writes (header text, '#' ruler, then x I)
+    x = np.linspace(0.5, 25.0, n)
+    body = "\n".join(f"{a:.18e} {b:.18e}" for a, b in zip(x, 1e3 / (1 + x), strict=True))
+    return (
+        "sample_0001\n        This file contains integrated powder x-ray diffraction\n"
+        "        intensities.\n        First column represents Q values (Angstroms) and"
+        " second column represents intensities\n"
+        f"        Number of data points in the file : {declared}\n"
+        "        ######################################################\n" + body + "\n"
+    )
+
+
+def test_xpd_pipeline_chi(tmp_path):
+    (tmp_path / "a.chi").write_text(_xpd_chi(2108, 2108))
+    p = read_pattern(tmp_path / "a.chi")
+    assert p.unit == "q_A^-1" and p.x.size == 2108 and p.metadata["format"] == "xpd_chi"
+    (tmp_path / "b.chi").write_text(_xpd_chi(2000, 2108))
+    with pytest.raises(InputError, match="2108 data points but 2000"):
+        read_pattern(tmp_path / "b.chi")
+
+
+def test_pdfgetx2_gr_four_columns(tmp_path):
+    r = np.arange(1, 6) * 0.5
+    rows = "\n".join(f"{a:.3f} {a * 2:.4f} 0.000 {0.01 * a:.4f}" for a in r)
+    (tmp_path / "x2.gr").write_text(
+        "History written: Mon Jan 1 2007\nproduced by pdfgetx2\n##### start data\n"
+        "#O0 rg_int sig_rg_int low_int sig_low_int rmax rhofit\n#S 1 - PDF from PDFgetX2\n"
+        f"#L r G(r) dr dG(r)\n{rows}\n"
+    )
+    p = read_pattern(tmp_path / "x2.gr")
+    assert p.unit == "r_A" and p.metadata["format"] == "pdfgetx2"
+    np.testing.assert_allclose(p.sigma, 0.01 * r, atol=5e-5)  # dG, not dr
+
+
+def test_rigaku_ras(tmp_path):
+    rows = "\n".join(f"{10 + 0.02 * i:.2f} {100 + i} 1.5" for i in range(5))
+    text = (
+        '*RAS_DATA_START\n*RAS_HEADER_START\n*HW_XG_TARGET_NAME "Cu"\n'
+        '*HW_XG_WAVE_LENGTH_ALPHA1 "1.540593"\n*MEAS_SCAN_UNIT_X "deg"\n'
+        f"*RAS_HEADER_END\n*RAS_INT_START\n{rows}\n*RAS_INT_END\n*RAS_DATA_END\n"
+    )
+    (tmp_path / "s.ras").write_bytes(text.encode("latin-1"))
+    p = read_pattern(tmp_path / "s.ras")
+    assert p.wavelength_A == 1.540593 and p.metadata["anode"] == "Cu"
+    np.testing.assert_allclose(p.y, 1.5 * (100 + np.arange(5)))

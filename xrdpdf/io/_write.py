@@ -1,0 +1,162 @@
+"""Writers of 1-D patterns: xrdpdf text, Fit2D ``.chi``, PDFgetX3-like files, NXdata."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import units
+from ..errors import InputError
+from ..pattern import Pattern
+from ._files import _header_value, atomic_path, write_text
+
+PDF_SUFFIXES = {
+    ".iq": ("Q(Å$^{-1}$)", "I(a.u.)"),
+    ".sq": ("Q(Å$^{-1}$)", "S"),
+    ".fq": ("Q(Å$^{-1}$)", "F(Å$^{-1}$)"),
+    ".gr": ("r(Å)", "G(Å$^{-2}$)"),
+}
+HDF5_SUFFIXES = (".h5", ".hdf5", ".nxs", ".nx5")
+
+
+def _text_table(pattern: Pattern, with_sigma: bool) -> np.ndarray:
+    cols = [pattern.x, pattern.y]
+    if with_sigma:
+        sig = pattern.sigma if pattern.sigma is not None else np.zeros_like(pattern.y)
+        cols.append(sig)
+    return np.column_stack(cols)
+
+
+def write_pattern(
+    pattern: Pattern,
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    header: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``pattern`` to ``path``; the format follows the suffix.
+
+    Parameters
+    ----------
+    pattern : Pattern
+        What to write.
+    path : path-like
+        ``.xye`` (x, y, σ), ``.xy``/``.dat`` (x, y), ``.chi`` (Fit2D layout),
+        ``.h5``/``.nxs`` (NXdata), or ``.iq``/``.sq``/``.fq``/``.gr``
+        (PDFgetX3-like: ``[DEFAULT]`` header of ``key = value`` lines, then
+        ``#### start data``).
+    overwrite : bool
+        Replace an existing file (otherwise :class:`InputError`).
+    header : mapping, optional
+        Extra ``key = value`` lines (e.g. every PDF setting).
+
+    Returns
+    -------
+    Path
+        The written path.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    meta: dict[str, Any] = {}
+    meta.update({k: v for k, v in pattern.metadata.items() if v is not None})
+    if header:
+        meta.update(header)
+    if suffix in HDF5_SUFFIXES:
+        return _write_nexus(pattern, path, overwrite, meta)
+    if suffix in PDF_SUFFIXES:
+        text = _pdfgetx_text(pattern, suffix, meta)
+    elif suffix == ".chi":
+        text = _chi_text(pattern, meta)
+    elif suffix in (".xye", ".xy", ".dat", ".txt"):
+        text = _xye_text(pattern, meta, with_sigma=suffix == ".xye")
+    else:
+        raise InputError(
+            f"{path}: unknown output format {suffix!r}; "
+            "use one of .xye .xy .chi .h5 .iq .sq .fq .gr"
+        )
+    return write_text(text, path, overwrite)
+
+
+def _own_header_lines(pattern: Pattern, meta: Mapping[str, Any]) -> list[str]:
+    from .. import __version__
+
+    lines = [f"xrdpdf {__version__}", f"unit = {pattern.unit}"]
+    if pattern.wavelength_A is not None:
+        lines.append(f"wavelength_A = {pattern.wavelength_A!r}")
+    for key, value in meta.items():
+        if key in ("unit", "wavelength_A"):
+            continue
+        lines.append(f"{key} = {_header_value(value)}")
+    return lines
+
+
+def _xye_text(pattern: Pattern, meta: Mapping[str, Any], with_sigma: bool) -> str:
+    lines = ["# " + line for line in _own_header_lines(pattern, meta)]
+    cols = [pattern.unit, "I"] + (["sigma"] if with_sigma else [])
+    lines.append("# columns = " + " ".join(cols))
+    body = "\n".join(" ".join(f"{v: .8e}" for v in row) for row in _text_table(pattern, with_sigma))
+    return "\n".join(lines) + "\n" + body + "\n"
+
+
+def _chi_text(pattern: Pattern, meta: Mapping[str, Any]) -> str:
+    label = {
+        units.Q_A: "Q (Angstrom-1)",
+        units.TTH_DEG: "2-Theta Angle (Degrees)",
+        units.R_A: "r (Angstrom)",
+    }[pattern.unit]
+    title = "; ".join(_own_header_lines(pattern, meta))
+    table = _text_table(pattern, pattern.sigma is not None)
+    body = "\n".join(" ".join(f"{v: .8e}" for v in row) for row in table)
+    return f"{title}\n{label}\nIntensity\n{pattern.x.size:>14d}\n{body}\n"
+
+
+def _pdfgetx_text(pattern: Pattern, suffix: str, meta: Mapping[str, Any]) -> str:
+    from .. import __version__
+
+    lines = ["[DEFAULT]", "", f"version = xrdpdf-{__version__}", ""]
+    for key, value in meta.items():
+        lines.append(f"{key} = {_header_value(value)}")
+    if pattern.wavelength_A is not None and "wavelength" not in meta:
+        lines.append(f"wavelength = {pattern.wavelength_A!r}")
+    lines += ["", "# End of config " + "-" * 62, "", "#### start data", "#S 1"]
+    xl, yl = PDF_SUFFIXES[suffix]
+    with_sigma = pattern.sigma is not None
+    lines.append(f"#L {xl}  {yl}" + (f"  d{yl}" if with_sigma else ""))
+    table = _text_table(pattern, with_sigma)
+    body = "\n".join(" ".join(f"{v:.9g}" for v in row) for row in table)
+    return "\n".join(lines) + "\n" + body + "\n"
+
+
+def _write_nexus(pattern: Pattern, path: Path, overwrite: bool, meta: Mapping[str, Any]) -> Path:
+    import h5py
+
+    axis_name = {units.Q_A: "q", units.TTH_DEG: "two_theta", units.R_A: "r"}[pattern.unit]
+    axis_units = {units.Q_A: "1/angstrom", units.TTH_DEG: "degree", units.R_A: "angstrom"}
+    with atomic_path(path, overwrite) as tmp, h5py.File(tmp, "w") as h5:
+        h5.attrs["default"] = "entry"
+        h5.attrs["creator"] = "xrdpdf"
+        entry = h5.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        entry.attrs["default"] = "data"
+        data = entry.create_group("data")
+        data.attrs["NX_class"] = "NXdata"
+        data.attrs["signal"] = "I"
+        data.attrs["axes"] = axis_name
+        data.attrs["xrdpdf_unit"] = pattern.unit
+        ax = data.create_dataset(axis_name, data=np.asarray(pattern.x))
+        ax.attrs["units"] = axis_units[pattern.unit]
+        data.create_dataset("I", data=np.asarray(pattern.y))
+        if pattern.sigma is not None:
+            data.create_dataset("I_errors", data=np.asarray(pattern.sigma))
+        if pattern.wavelength_A is not None:
+            wl = entry.create_dataset("wavelength", data=pattern.wavelength_A)
+            wl.attrs["units"] = "angstrom"
+        md = entry.create_group("metadata")
+        md.attrs["NX_class"] = "NXcollection"
+        for key, value in meta.items():
+            md.attrs[str(key)] = _header_value(value)
+    return path
