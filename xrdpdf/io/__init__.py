@@ -42,6 +42,7 @@ import numpy as np
 from .. import units
 from ..errors import InputError
 from ..pattern import Pattern
+from ._convert import CONVERT_FORMATS, convert_patterns
 from ._decode import COMPRESSED_SUFFIXES, decode_text, logical_suffix, read_bytes
 from ._files import atomic_path, check_output, write_json, write_text
 from ._nexus import read_nexus
@@ -53,6 +54,8 @@ __all__ = [
     "XTYPES",
     "read_pattern",
     "read_patterns",
+    "convert_patterns",
+    "CONVERT_FORMATS",
     "write_pattern",
     "atomic_path",
     "write_json",

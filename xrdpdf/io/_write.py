@@ -98,7 +98,9 @@ def _xye_text(pattern: Pattern, meta: Mapping[str, Any], with_sigma: bool) -> st
     lines = ["# " + line for line in _own_header_lines(pattern, meta)]
     cols = [pattern.unit, "I"] + (["sigma"] if with_sigma else [])
     lines.append("# columns = " + " ".join(cols))
-    body = "\n".join(" ".join(f"{v: .8e}" for v in row) for row in _text_table(pattern, with_sigma))
+    body = "\n".join(
+        " ".join(f"{v: .10e}" for v in row) for row in _text_table(pattern, with_sigma)
+    )
     return "\n".join(lines) + "\n" + body + "\n"
 
 
@@ -110,7 +112,7 @@ def _chi_text(pattern: Pattern, meta: Mapping[str, Any]) -> str:
     }[pattern.unit]
     title = "; ".join(_own_header_lines(pattern, meta))
     table = _text_table(pattern, pattern.sigma is not None)
-    body = "\n".join(" ".join(f"{v: .8e}" for v in row) for row in table)
+    body = "\n".join(" ".join(f"{v: .10e}" for v in row) for row in table)
     return f"{title}\n{label}\nIntensity\n{pattern.x.size:>14d}\n{body}\n"
 
 
@@ -127,7 +129,7 @@ def _pdfgetx_text(pattern: Pattern, suffix: str, meta: Mapping[str, Any]) -> str
     with_sigma = pattern.sigma is not None
     lines.append(f"#L {xl}  {yl}" + (f"  d{yl}" if with_sigma else ""))
     table = _text_table(pattern, with_sigma)
-    body = "\n".join(" ".join(f"{v:.9g}" for v in row) for row in table)
+    body = "\n".join(" ".join(f"{v:.11g}" for v in row) for row in table)
     return "\n".join(lines) + "\n" + body + "\n"
 
 
