@@ -87,7 +87,8 @@ def test_batch_outputs_and_json(setup, tmp_path, capsys):
     names = sorted(Path(w["path"]).name for w in summary["written"])
     assert names == ["a.xye", "b.xye", "stack_f0000.xye", "stack_f0001.xye", "stack_f0002.xye"]
     assert summary["failed"] == [] and summary["unit"] == "q_A^-1"
-    assert sorted(p.name for p in out_dir.iterdir()) == names  # nothing else, no temp files
+    # nothing else (the run's pyFAI WorkerConfig beside them), no temp files
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted([*names, "integration.json"])
     # the file equals the API on the same frame with the averaged dark (9+11)/2 = 10
     api = Integrator(ai, SHAPE, IntegrationSettings(npt=300, method="pyfai"),
                      dark=np.full(SHAPE, 10.0)).integrate(frames[0].astype(np.float32))

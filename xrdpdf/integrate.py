@@ -72,6 +72,9 @@ __all__ = [
     "fast_available",
     "integrate_image",
     "integrate_frames",
+    "integrator_from_files",
+    "settings_from_worker_config",
+    "worker_config",
 ]
 
 #: Engines: ``"pyfai"`` (plain ``integrate1d``) and ``"fast"`` (precomputed operator).
@@ -96,7 +99,8 @@ def load_poni(path: str | os.PathLike):
     Parameters
     ----------
     path : str or path-like
-        PONI file (pyFAI format, any version).
+        PONI file (pyFAI format, any version), or a pyFAI integration config
+        (``WorkerConfig`` JSON from pyFAI-integrate or Dioptas): its geometry.
 
     Returns
     -------
@@ -115,8 +119,11 @@ def load_poni(path: str | os.PathLike):
         raise InputError(f"{path}: PONI file not found")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: PONI file is empty (0 bytes)")
+    from .io import is_worker_config, read_worker_config
+
+    source: Any = read_worker_config(path)["poni"] if is_worker_config(path) else str(path)
     try:
-        ai = pyFAI.load(str(path))
+        ai = pyFAI.load(source)
     except Exception as exc:
         reason = " ".join(str(exc).split())[:160] or type(exc).__name__
         raise InputError(f"{path}: not a valid PONI file ({reason})") from exc
@@ -630,6 +637,7 @@ def integrator_from_files(
     flat: str | os.PathLike | None = None,
     first_image: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Integrator:
     """Build the :class:`Integrator` of a PONI and the mask, dark and flat files.
 
@@ -651,6 +659,17 @@ def integrator_from_files(
         dark or flat does).
     cache_dir : path, optional
         Where the fast engine caches its operator.
+    overrides : mapping, optional
+        With a WorkerConfig ``poni`` and no ``settings``: the settings the
+        user gave explicitly (``npt=``, ``unit=``, ...), which win over the
+        config's.
+
+    Notes
+    -----
+    ``poni`` may be a pyFAI integration config (``WorkerConfig`` JSON): the
+    geometry, mask, darks and flat come from it unless given here, and so do
+    ``npt``, ``unit``, ``polarization_factor``, ``correct_solid_angle``,
+    ``error_model`` and ``radial_range`` unless ``settings`` is given.
 
     Raises
     ------
@@ -658,11 +677,19 @@ def integrator_from_files(
         Unreadable geometry, mask, dark or flat; no way to know the frame shape.
     """
     from . import images
+    from .io import is_worker_config, read_worker_config
 
     ai = poni
     poni_name = None
     if isinstance(poni, str | os.PathLike):
         poni_name = str(poni)
+        if is_worker_config(poni):
+            cfg = read_worker_config(poni)
+            mask = mask if mask is not None else _config_path(poni, cfg["mask"])
+            darks = darks or [_config_path(poni, d) for d in cfg["darks"] or []]
+            flat = flat if flat is not None else _config_path(poni, cfg["flat"])
+            if settings is None:
+                settings = settings_from_worker_config(cfg, overrides)
         ai = load_poni(poni)
     provenance: dict[str, Any] = {}
     mask_arr = dark_arr = flat_arr = None
@@ -697,6 +724,67 @@ def integrator_from_files(
         poni=poni_name,
         provenance=provenance,
         cache_dir=cache_dir,
+    )
+
+
+def _config_path(config: str | os.PathLike, name: str | None) -> str | None:
+    """A file named in a config: as written, else relative to the config's folder."""
+    if not name:
+        return None
+    p = Path(name)
+    if not p.is_absolute() and not p.exists() and (Path(config).parent / p).exists():
+        return str(Path(config).parent / p)
+    return str(p)
+
+
+def settings_from_worker_config(
+    cfg: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> IntegrationSettings:
+    """IntegrationSettings from :func:`xrdpdf.io.read_worker_config`'s dict, then ``overrides``.
+
+    A config without an error model ("no" in pyFAI) still gets Poisson σ:
+    every xrdpdf pattern carries σ.
+    """
+    base: dict[str, Any] = {}
+    if cfg.get("npt"):
+        base["npt"] = int(cfg["npt"])
+    if cfg.get("unit"):
+        base["unit"] = cfg["unit"]
+    base["polarization_factor"] = cfg.get("polarization_factor")
+    base["correct_solid_angle"] = bool(cfg.get("correct_solid_angle", True))
+    if cfg.get("error_model"):
+        base["error_model"] = cfg["error_model"]
+    if cfg.get("radial_range"):
+        base["radial_range"] = tuple(cfg["radial_range"])
+    base.update(overrides or {})
+    return IntegrationSettings(**base)
+
+
+def worker_config(integrator: Integrator) -> dict[str, Any]:
+    """The pyFAI ``WorkerConfig`` (as a JSON-ready dict) that redoes ``integrator``'s reduction.
+
+    Geometry, bins, unit, corrections, error model, radial range, pyFAI method
+    and the mask, dark and flat file names; pyFAI-integrate and
+    ``pyFAI.worker.Worker`` read it.  Sigma clipping has no WorkerConfig field
+    and is not recorded.
+    """
+    from .io import worker_config_dict
+
+    s = integrator.settings
+    prov = integrator.provenance
+    darks = prov.get("dark")
+    return worker_config_dict(
+        integrator.ai.get_config(),
+        npt=s.npt,
+        unit=s.unit,
+        polarization_factor=s.polarization_factor,
+        correct_solid_angle=s.correct_solid_angle,
+        error_model=s.error_model,
+        mask=prov.get("mask"),
+        darks=[darks] if isinstance(darks, str) else darks,
+        flat=prov.get("flat"),
+        radial_range=s.radial_range,
+        method=s.pyfai_method,
     )
 
 

@@ -29,6 +29,17 @@ from ._common import (
 FORMATS = {"xye": ".xye", "xy": ".xy", "chi": ".chi", "h5": ".h5"}
 
 
+def _explicit(ctx: typer.Context, names: dict[str, str]) -> frozenset[str]:
+    """Settings the user gave on the command line (they win over a WorkerConfig's)."""
+    given = set()
+    for param, setting in names.items():
+        # by name: typer may vendor its own click, whose ParameterSource is another enum
+        source = getattr(ctx.get_parameter_source(param), "name", "DEFAULT")
+        if source not in ("DEFAULT", "DEFAULT_MAP"):
+            given.add(setting)
+    return frozenset(given)
+
+
 def _polarization(text: str) -> float | None:
     if text.strip().lower() in ("none", "off", "no"):
         return None
@@ -58,8 +69,14 @@ def run_integrate(
     overwrite: bool = False,
     show: bool = False,
     report=None,
+    explicit: frozenset[str] | None = None,
 ) -> dict:
     """Integrate ``images`` into ``outdir``; returns ``{"written": [...], "failed": [...]}``.
+
+    ``poni`` may be a pyFAI integration config (WorkerConfig JSON): its
+    settings are used except those named in ``explicit`` (the flags the user
+    gave).  The WorkerConfig of the run is written to ``outdir/integration.json``
+    so that pyFAI can redo the reduction.
 
     Setup errors (geometry, mask, dark, flat, settings) raise
     :class:`~xrdpdf.errors.InputError`; a bad image is recorded in
@@ -68,7 +85,7 @@ def run_integrate(
     from .. import images as img
     from ..errors import InputError
     from ..integrate import IntegrationSettings, integrate_frames, integrator_from_files
-    from ..io import write_pattern
+    from ..io import is_worker_config, write_pattern
 
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -91,9 +108,27 @@ def run_integrate(
         sigma_clip=sigma_clip,
         method=method,
     )
+    overrides = None
+    if is_worker_config(poni):
+        given = {
+            "npt": npt,
+            "unit": settings.unit,
+            "polarization_factor": polarization,
+            "sigma_clip": sigma_clip,
+            "method": method,
+        }
+        overrides = {k: v for k, v in given.items() if k in (explicit or ()) or k == "method"}
+        settings = None
     integrator = integrator_from_files(
-        poni, settings, mask=mask, darks=darks, flat=flat, first_image=images[0]
+        poni,
+        settings,
+        mask=mask,
+        darks=darks,
+        flat=flat,
+        first_image=images[0],
+        overrides=overrides,
     )
+    settings = integrator.settings
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
         raise InputError(f"{outdir}: output path exists and is not a folder")
@@ -129,9 +164,13 @@ def run_integrate(
         failed.append(entry)
         if report is not None:
             report(entry["error"])
+    config_path = None
+    if written:
+        config_path = _write_worker_config(integrator, outdir / "integration.json", overwrite)
     return {
         "written": written,
         "failed": failed,
+        "pyfai_config": config_path,
         "unit": settings.unit,
         "npt": settings.npt,
         "method": settings.method,
@@ -140,12 +179,34 @@ def run_integrate(
     }
 
 
+def _write_worker_config(integrator, path: Path, overwrite: bool) -> str | None:
+    """Write the run's pyFAI WorkerConfig; keep a different existing one unless overwrite."""
+    import json
+
+    from ..integrate import worker_config
+    from ..io import write_json
+
+    cfg = worker_config(integrator)
+    if path.exists() and not overwrite:
+        try:
+            same = json.loads(path.read_text(encoding="utf-8")) == cfg
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            info(f"xrdpdf: warning: {path} exists with other settings; kept (use --overwrite)")
+            return None
+        return str(path)
+    write_json(cfg, path, overwrite=True)
+    return str(path)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``integrate`` to the CLI."""
 
     @app.command("integrate")
     @handle_errors
     def integrate(
+        ctx: typer.Context,
         images: Annotated[
             list[Path],
             typer.Argument(help="Image files: TIFF, EDF, CBF, HDF5/NeXus (file.h5::/dataset)."),
@@ -182,6 +243,11 @@ def register(app: typer.Typer) -> None:
         are corrected for solid angle and polarization; σ is Poisson.  A bad
         image is reported and the others go on (exit 2 only if all fail).
 
+        --poni also takes a pyFAI integration config (WorkerConfig JSON from
+        pyFAI-integrate or Dioptas): geometry, mask, dark, flat, polarization,
+        unit and npt come from it, flags given here win.  OUTDIR/integration.json
+        is the run's WorkerConfig, so pyFAI can redo the reduction.
+
         Example: xrdpdf integrate frame_*.tif --poni calib/11idc_default.poni -o iq/
         """
         if unit not in ("q", "2th"):
@@ -209,6 +275,15 @@ def register(app: typer.Typer) -> None:
             overwrite=overwrite,
             show=show_progress(json_mode),
             report=report,
+            explicit=_explicit(
+                ctx,
+                {
+                    "npt": "npt",
+                    "unit": "unit",
+                    "polarization": "polarization_factor",
+                    "sigma_clip": "sigma_clip",
+                },
+            ),
         )
         if json_mode:
             emit_json({"command": "integrate", **result})

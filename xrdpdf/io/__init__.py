@@ -48,6 +48,7 @@ from ._files import atomic_path, check_output, write_json, write_text
 from ._nexus import read_nexus
 from ._text import read_text
 from ._vendor import read_binary
+from ._worker import is_worker_config, read_worker_config, worker_config_dict
 from ._write import HDF5_SUFFIXES, PDF_SUFFIXES, write_pattern
 
 __all__ = [
@@ -56,6 +57,9 @@ __all__ = [
     "read_patterns",
     "convert_patterns",
     "CONVERT_FORMATS",
+    "is_worker_config",
+    "read_worker_config",
+    "worker_config_dict",
     "write_pattern",
     "atomic_path",
     "write_json",
