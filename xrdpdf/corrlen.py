@@ -1,44 +1,59 @@
 r"""Correlation length of a G(r): spherical-envelope diameter and noise-threshold length.
 
-Two numbers describe how far structural correlations in a PDF reach:
+Definition (ALGORITHMS.md §7): ``xi_A`` is the diameter D of the sphere whose
+characteristic function :math:`\gamma_0(r; D)` [1]_ [2]_ (times the instrument
+damping :math:`e^{-(Q_{damp} r)^2/2}` when ``qdamp_invA`` is known) describes
+the decay of the *high-frequency* envelope of G(r):
 
-``xi_A`` (default method ``"sphere-envelope"``)
-    The diameter D of the sphere whose characteristic function
-    :math:`\gamma_0(r; D)` [1]_ [2]_, times the instrument damping
-    :math:`e^{-(Q_{damp} r)^2/2}` when ``qdamp_invA`` is known, best describes
-    the decay of the envelope of G(r).  The envelope is the RMS of G(r) in
-    consecutive windows of width ``window_A``; the model of window i is
+1. **High-pass.**  G(r) is extended oddly about r = 0 (G is a sine transform),
+   zero-padded beyond its end, and its components below
+   :math:`Q_c` are removed with a cosine taper from ``q_cut_invA[0]`` to
+   ``q_cut_invA[1]`` (default 1.0–1.6 Å⁻¹).  This drops what is not atomic
+   pair structure but follows the Q range chosen: the baseline
+   :math:`-4\pi\rho_0 r\gamma_0`, the small-angle scattering of the particle
+   itself and the slow ripples of the low-Q cut, which otherwise make a 10 Å
+   cluster read 14–40 Å depending on ``qmin``.  Interatomic distances ≥ 1 Å
+   keep the atomic peaks: the first diffraction peaks of oxides lie above
+   1.7 Å⁻¹ (anatase 101 at 1.78, rocksalt NaTiO2 111 at 2.59 Å⁻¹).
+2. **Envelope.**  The amplitude of the analytic signal of the filtered G
+   (:math:`|G_{hp} + i\,\mathcal{H}G_{hp}|`) does not depend on the phase of the
+   oscillation; its RMS in windows of ``window_A`` is the envelope E.
+3. **Fit.**  With :math:`\gamma_0 = 1 - 3r/2D + r^3/2D^3` (r ≤ D, 0 beyond),
 
-    .. math::
+   .. math::
 
-        E_i^2 = A^2 \langle \gamma_0^2(r; D)\, e^{-(Q_{damp} r)^2}\rangle_i
-                + \langle \sigma_G^2 \rangle_i,
+       E_i^2 = A^2 \langle \gamma_0^2(r; D)\, e^{-(Q_{damp} r)^2}\rangle_i
+               + \langle \sigma_G^2 \rangle_i,
 
-    .. math::
+   fitted for A and D by least squares with relative residuals
+   :math:`(E^{model}_i - E_i)/(E^{model}_i + 0.2\max E)`.  This assumes a flat
+   envelope of the bulk G(r) over the fitted range (the envelope of a
+   nanoparticle G(r) is γ0·G_bulk).  The esd is the least-squares one scaled by
+   the scatter of the windows; it omits the model error of that assumption.
 
-        \gamma_0(r; D) = 1 - \frac{3r}{2D} + \frac{r^3}{2D^3}\ (r \le D),\quad 0\ (r > D),
-
-    fitted for A and D by least squares with relative residuals
-    :math:`(E_i^{model} - E_i)/(E_i^{model} + 0.2\max E)` (window averages over
-    the same r points as the data; the 0.2·max floor keeps the empty tail
-    beyond D from dominating).  This assumes that the envelope of the bulk G(r) is
-    flat over the fitted range (true beyond the first few shells of a
-    crystal: the envelope of G(r) of a nanoparticle is γ0·G_bulk).  The esd
-    is the least-squares one, scaled by the scatter of the windows about the
-    model; it does not include the model error of that assumption.  On
-    Debye-equation spheres of rocksalt NaTiO2 (D = 10–50 Å, Q_max = 25 Å⁻¹,
-    U = 0.003–0.008 Å²) this estimator returns D within −3…+10 % (a slight
-    overestimate: the discrete pair distribution near r = D is heavier than
-    γ0); ¾·D is the volume-weighted mean column length.
+Measured on Debye-equation spheres (tests/test_corrlen.py, Q ≤ 25 Å⁻¹):
+rocksalt NaTiO2 (U = 0.005 Å²) D = 8–100 Å read −3…+10 %; strongly
+disordered anatase TiO2 (U = 0.02 Å², broad peaks) +11…+30 % at D = 8–16 Å
+(the bulk envelope is not flat over the first few Å there) and ±2 % at 27–100 Å;
+independent of qmin 0.3–1.2 Å⁻¹ to better than 3 %.  ¾·D is the
+volume-weighted mean column length.  When the envelope does not decay
+within the fitted range, or D would lie beyond it, :class:`ConvergenceError`
+says so: the data do not determine ξ.
 
 ``r_noise_A``
-    The largest r at which G(r) exceeds three times the high-r noise level
-    σ_n, measured as the RMS of G in a sliding ±0.5 Å window (so a single
-    noise excursion beyond 3σ does not count; a sinusoid of amplitude a has
-    RMS a/√2).  σ_n is the median σ_G over the last 20 % of the r range when G
-    has σ, else the RMS of G there.  It depends on Q_max, σ and any Lorch
-    window, and on the tail being beyond the structure: quote it only as a
-    secondary number.
+    The largest r at which the RMS of G(r) in a sliding ±0.5 Å window exceeds
+    3σ_n.  σ_n is the median σ_G beyond ``xi_A + window_A`` when G has σ, else
+    the RMS of G there (no structure is left beyond the particle).  It is
+    NaN, with ``r_noise_reason``, when less than 5 Å of data lie beyond that
+    point or when the signal stays above 3σ_n to the end of the data.  It
+    depends on Q_max, σ and any Lorch window: quote it only as secondary.
+
+``qdamp_from_resolution`` turns a calibrant resolution file
+(:func:`xrdpdf.phases.load_resolution`) into Q_damp: a Gaussian peak of
+standard deviation :math:`\sigma_Q` in Q damps G(r) by
+:math:`e^{-\sigma_Q^2 r^2/2}` (convolution theorem), so
+:math:`Q_{damp} = \langle \mathrm{FWHM}(Q)\rangle/(2\sqrt{2\ln 2})` over the Q range of
+the transform (Lorentzian fraction ignored).
 
 References
 ----------
@@ -59,7 +74,14 @@ from . import units
 from .errors import ConvergenceError, InputError
 from .pattern import Pattern
 
-__all__ = ["CorrLenResult", "sphere_envelope", "correlation_length", "noise_length"]
+__all__ = [
+    "CorrLenResult",
+    "sphere_envelope",
+    "correlation_length",
+    "noise_length",
+    "highpass_amplitude",
+    "qdamp_from_resolution",
+]
 
 METHOD = "sphere-envelope"
 
@@ -84,7 +106,9 @@ class CorrLenResult:
     xi_esd_A : float
         Its estimated standard deviation (Å).
     r_noise_A : float
-        Largest r where |G| > 3σ_n (Å).
+        Largest r where the local RMS of G exceeds 3σ_n (Å); NaN if not found.
+    r_noise_reason : str or None
+        Why ``r_noise_A`` is NaN.
     method : str
         ``"sphere-envelope"`` (× ``"qdamp"`` when damping was included).
     amplitude : float
@@ -109,6 +133,7 @@ class CorrLenResult:
     rmin_A: float
     rmax_A: float
     window_A: float
+    r_noise_reason: str | None
     envelope_r_A: np.ndarray = field(repr=False)
     envelope: np.ndarray = field(repr=False)
     envelope_model: np.ndarray = field(repr=False)
@@ -118,7 +143,8 @@ class CorrLenResult:
         return {
             "xi_A": self.xi_A,
             "xi_esd_A": self.xi_esd_A,
-            "r_noise_A": self.r_noise_A,
+            "r_noise_A": None if not np.isfinite(self.r_noise_A) else self.r_noise_A,
+            "r_noise_reason": self.r_noise_reason,
             "method": self.method,
             "amplitude": self.amplitude,
             "noise_level": self.noise_level,
@@ -142,36 +168,119 @@ def _check_gr(gr: Pattern) -> None:
         raise InputError(f"{gr.source}: G(r) has only {gr.x.size} points; need ≥ 20")
 
 
-def noise_length(gr: Pattern, tail_fraction: float = 0.2) -> tuple[float, float]:
-    """``(r_noise_A, sigma_n)``: largest r whose ±0.5 Å RMS of G exceeds 3σ_n, and σ_n.
+def noise_length(
+    gr: Pattern, r_signal_end_A: float, *, window_A: float = 1.0
+) -> tuple[float, float, str | None]:
+    """``(r_noise_A, sigma_n, reason)``: largest r whose local RMS of G exceeds 3σ_n.
 
     Parameters
     ----------
     gr : Pattern
         G(r), unit ``"r_A"``.
-    tail_fraction : float
-        Fraction of the r range, at its high end, that defines the noise.
+    r_signal_end_A : float
+        r beyond which no structure is expected (e.g. ξ + window); σ_n is measured there.
+    window_A : float
+        Width of the sliding RMS window (Å).
+
+    Returns
+    -------
+    r_noise_A : float
+        NaN when it cannot be found (then ``reason`` says why).
+    sigma_n : float
+        Noise level (Å⁻²), NaN when there is no noise region.
+    reason : str or None
     """
     _check_gr(gr)
-    if not 0 < tail_fraction < 1:
-        raise InputError(f"tail_fraction must be in (0, 1), got {tail_fraction}")
     r, g = gr.x, gr.y
-    tail = r >= r[-1] - tail_fraction * (r[-1] - r[0])
+    tail = r >= r_signal_end_A
+    if r[-1] - max(r_signal_end_A, r[0]) < 5.0 or tail.sum() < 10:
+        return (
+            float("nan"),
+            float("nan"),
+            f"less than 5 Å of G(r) beyond {r_signal_end_A:.1f} Å to measure the noise; "
+            "extend rmax",
+        )
     if gr.sigma is not None and np.any(gr.sigma[tail] > 0):
         sn = float(np.median(gr.sigma[tail]))
     else:
         sn = float(np.sqrt(np.mean(g[tail] ** 2)))
-    # local RMS in a sliding window of ~1 Å (cumulative sums), so that single
-    # noise excursions beyond 3σ do not count as signal
     step = float(np.median(np.diff(r)))
-    half = max(1, int(round(0.5 / step)))
+    half = max(1, int(round(0.5 * window_A / step)))
     c = np.concatenate([[0.0], np.cumsum(g * g)])
     lo = np.clip(np.arange(r.size) - half, 0, r.size)
     hi = np.clip(np.arange(r.size) + half + 1, 0, r.size)
     rms = np.sqrt((c[hi] - c[lo]) / (hi - lo))
     above = np.nonzero(rms > 3.0 * sn)[0]
-    rn = float(r[above[-1]]) if above.size else float(r[0])
-    return rn, sn
+    if above.size == 0:
+        return float("nan"), sn, "G(r) never exceeds 3σ of the noise"
+    rn = float(r[above[-1]])
+    if rn >= r[-1] - window_A:
+        return float("nan"), sn, "G(r) stays above 3σ of the noise to the end of the data"
+    return rn, sn, None
+
+
+def highpass_amplitude(
+    r_A: np.ndarray, g: np.ndarray, q_cut_invA: tuple[float, float] = (1.0, 1.6)
+) -> tuple[np.ndarray, np.ndarray]:
+    """High-passed G(r) and the amplitude of its analytic signal (module Notes, step 1–2).
+
+    Parameters
+    ----------
+    r_A : (N,) ndarray
+        Regular r grid (Å), r ≥ 0.
+    g : (N,) ndarray
+        G(r).
+    q_cut_invA : (float, float)
+        Cosine taper from 0 (below the first) to 1 (above the second), Å⁻¹.
+
+    Returns
+    -------
+    g_hp, amplitude : (N,) ndarray
+    """
+    r = np.asarray(r_A, float)
+    step = float(np.median(np.diff(r)))
+    n0 = int(round(r[0] / step))
+    full = np.concatenate([np.zeros(n0), np.asarray(g, float)])
+    ext = np.concatenate([full, np.zeros(full.size)])  # zero padding beyond rmax
+    arr = np.concatenate([ext, [0.0], -ext[:0:-1]])  # odd about r = 0
+    spec = np.fft.fft(arr)
+    qv = 2.0 * np.pi * np.abs(np.fft.fftfreq(arr.size, step))
+    lo, hi = q_cut_invA
+    x = np.clip((qv - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+    spec *= 0.5 - 0.5 * np.cos(np.pi * x)
+    ghp = np.fft.ifft(spec).real[n0 : n0 + r.size]
+    # analytic signal along r: keep positive frequencies twice, drop negative ones
+    h = np.zeros(arr.size)
+    h[0] = 1.0
+    h[1 : (arr.size + 1) // 2] = 2.0
+    if arr.size % 2 == 0:
+        h[arr.size // 2] = 1.0
+    amp = np.abs(np.fft.ifft(spec * h))[n0 : n0 + r.size]
+    return ghp, amp
+
+
+def qdamp_from_resolution(
+    resolution: Any, qmin_invA: float, qmax_invA: float, wavelength_A: float | None = None
+) -> float:
+    """Q_damp (Å⁻¹) from a calibrant resolution model (module Notes).
+
+    Parameters
+    ----------
+    resolution : xrdpdf.phases.Resolution
+        E.g. from :func:`xrdpdf.phases.load_resolution`.
+    qmin_invA, qmax_invA : float
+        Q range of the transform (Å⁻¹).
+    wavelength_A : float, optional
+        Only for a 2θ resolution file that states none.
+    """
+    if not (np.isfinite(qmin_invA) and np.isfinite(qmax_invA) and 0 <= qmin_invA < qmax_invA):
+        raise InputError(f"qdamp needs 0 ≤ qmin < qmax, got {qmin_invA}–{qmax_invA} Å⁻¹")
+    q = np.linspace(max(qmin_invA, 1e-3), qmax_invA, 200)
+    fwhm, _ = resolution.fwhm_eta_q(q, wavelength_A)
+    fwhm = np.asarray(fwhm, float)
+    if not np.all(np.isfinite(fwhm)) or np.any(fwhm <= 0):
+        raise InputError("resolution model gives a non-positive FWHM in the transform's Q range")
+    return float(np.mean(fwhm) / (2.0 * np.sqrt(2.0 * np.log(2.0))))
 
 
 def correlation_length(
@@ -181,6 +290,7 @@ def correlation_length(
     rmax_A: float | None = None,
     window_A: float = 2.0,
     qdamp_invA: float | None = None,
+    q_cut_invA: tuple[float, float] = (1.0, 1.6),
 ) -> CorrLenResult:
     """Correlation length of G(r) with its esd (see the module docstring).
 
@@ -197,7 +307,10 @@ def correlation_length(
     window_A : float
         Width of the RMS windows (Å); a few peak spacings.
     qdamp_invA : float, optional
-        Instrument Q_damp (Å⁻¹) from a standard (Ni, CeO2) in the same geometry.
+        Instrument Q_damp (Å⁻¹) from a standard (Ni, CeO2) in the same geometry
+        (:func:`qdamp_from_resolution`).
+    q_cut_invA : (float, float)
+        High-pass taper (Å⁻¹) applied before the envelope (module Notes).
 
     Returns
     -------
@@ -242,7 +355,15 @@ def correlation_length(
             f"only {len(idx)} windows of {window_A} Å with ≥ 3 points in {rmin}–{rmax} Å; "
             "need ≥ 4 (widen the range or refine the r grid)"
         )
-    env = np.array([np.sqrt(np.mean(g[i] ** 2)) for i in idx])
+    lo_c, hi_c = (float(v) for v in q_cut_invA)
+    if not (0 <= lo_c <= hi_c):
+        raise InputError(f"q_cut must be 0 ≤ low ≤ high Å⁻¹, got {q_cut_invA}")
+    step = np.diff(r)
+    if np.max(np.abs(step - step.mean())) > 1e-3 * step.mean():
+        raise InputError(f"{gr.source}: correlation length needs a regular r grid")
+    _, amp = highpass_amplitude(r, g, (lo_c, hi_c))
+    # amplitude² = G_hp² + (H G_hp)²: twice the mean square of an oscillation
+    env = np.array([np.sqrt(0.5 * np.mean(amp[i] ** 2)) for i in idx])
     rc = np.array([r[i].mean() for i in idx])
     nvar = (
         np.zeros(len(idx))
@@ -277,10 +398,10 @@ def correlation_length(
     if best is None or not best.success:
         raise ConvergenceError("correlation-length envelope fit did not converge")
     a, d = (float(v) for v in best.x)
-    if d >= 0.999 * dmax:
+    if d >= 0.999 * dmax or d > rmax - window_A:
         raise ConvergenceError(
-            f"envelope does not decay within {rmin}–{rmax} Å: D runs to its bound ({dmax:g} Å); "
-            "extend rmax"
+            f"the data do not determine the correlation length: the envelope does not decay "
+            f"within {rmin}–{rmax} Å (fitted D = {d:.3g} Å); extend rmax"
         )
     dof = max(len(env) - 2, 1)
     s2 = 2.0 * best.cost / dof
@@ -290,7 +411,7 @@ def correlation_length(
         esd = float(np.sqrt(max(cov[1, 1], 0.0)))
     except np.linalg.LinAlgError:
         esd = float("inf")
-    rn, sn = noise_length(gr)
+    rn, sn, why = noise_length(gr, d + window_A)
     method = METHOD + ("×qdamp" if qdamp_invA else "")
     return CorrLenResult(
         xi_A=d,
@@ -303,6 +424,7 @@ def correlation_length(
         rmin_A=rmin,
         rmax_A=rmax,
         window_A=float(window_A),
+        r_noise_reason=why,
         envelope_r_A=rc,
         envelope=env,
         envelope_model=model(best.x),

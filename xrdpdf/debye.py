@@ -59,12 +59,20 @@ class Cluster:
         Diameter of the sphere it was cut with (Å).
     metadata : Mapping
         Provenance (structure, seed, ...).
+    cell_index : (N, 3) int ndarray or None
+        Lattice cell of each atom when cut from a crystal (``xyz = cell·base +
+        site offset − centre``); lets :func:`pair_histogram` count pairs by
+        lattice vector (FFT) instead of by pair.
+    site_index : (N,) int ndarray or None
+        Site of each atom within the cell (same condition).
     """
 
     xyz_A: np.ndarray
     elements: tuple[str, ...]
     diameter_A: float | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    cell_index: np.ndarray | None = field(default=None, repr=False)
+    site_index: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         xyz = np.array(self.xyz_A, dtype=float, copy=True).reshape(-1, 3)
@@ -191,10 +199,13 @@ def sphere_cluster(
     rng = np.random.default_rng(seed)
     xyz_parts = []
     el_parts: list[np.ndarray] = []
-    for s in sites:
+    cell_parts: list[np.ndarray] = []
+    site_parts: list[np.ndarray] = []
+    for isite, s in enumerate(sites):
         pos = (cells + frac[s[0]]) @ base - center
         inside = np.einsum("ij,ij->i", pos, pos) <= radius * radius
         pos = pos[inside]
+        cin = cells[inside]
         p = occ[s]
         if p.sum() > 1.0 + 1e-6:
             raise InputError(f"site at {frac[s[0]]} has total occupancy {p.sum():.3g} > 1")
@@ -205,12 +216,21 @@ def sphere_cluster(
             choice = rng.choice(len(probs), size=pos.shape[0], p=probs / probs.sum())
         keep = choice < len(s)
         xyz_parts.append(pos[keep])
+        cell_parts.append(cin[keep].astype(np.int64))
+        site_parts.append(np.full(int(keep.sum()), isite, np.int64))
         el_parts.append(np.array([sym[s[c]] for c in choice[keep]], dtype=object))
     xyz = np.concatenate(xyz_parts) if xyz_parts else np.zeros((0, 3))
     els = tuple(np.concatenate(el_parts).tolist()) if el_parts else ()
     if len(els) < 2:
         raise InputError(f"a sphere of {d:g} Å holds fewer than 2 atoms of this structure")
-    return Cluster(xyz, els, d, {"seed": seed, "center_frac": tuple(map(float, center_frac))})
+    md = {
+        "seed": seed,
+        "center_frac": tuple(map(float, center_frac)),
+        "lattice_A": tuple(tuple(map(float, row)) for row in base),
+    }
+    cidx = np.concatenate(cell_parts) if cell_parts else None
+    sidx = np.concatenate(site_parts) if site_parts else None
+    return Cluster(xyz, els, d, md, cidx, sidx)
 
 
 def _hist(d: np.ndarray, bin_A: float, nb: int) -> tuple[np.ndarray, np.ndarray]:
@@ -237,6 +257,12 @@ def pair_histogram(cluster: Cluster, bin_A: float = 0.0005) -> PairHistogram:
 
     if not bin_A > 0:
         raise InputError(f"bin width must be > 0 Å, got {bin_A!r}")
+    if (
+        cluster.cell_index is not None
+        and cluster.site_index is not None
+        and "lattice_A" in cluster.metadata
+    ):
+        return _lattice_histogram(cluster, bin_A)
     els = np.array(cluster.elements, dtype=object)
     kinds = sorted(set(cluster.elements))
     xyz = cluster.xyz_A
@@ -276,6 +302,64 @@ def pair_histogram(cluster: Cluster, bin_A: float = 0.0005) -> PairHistogram:
             nz = np.nonzero(cnt)[0]
             r_out[(a, b)] = tot[nz] / cnt[nz]
             c_out[(a, b)] = cnt[nz].astype(float)
+    natoms = {k: int(np.sum(els == k)) for k in kinds}
+    return PairHistogram(r_out, c_out, natoms, float(bin_A))
+
+
+def _lattice_histogram(cluster: Cluster, bin_A: float) -> PairHistogram:
+    """Same histogram as the pair loop, counted per lattice vector L.
+
+    For channels u = (site, element) with occupation n_u(c) on the cell grid,
+    the ordered pairs at separation L + o_v − o_u number
+    Σ_c n_u(c) n_v(c + L), a cross-correlation done by FFT; the L = 0 term of
+    u = v is the atom itself and is dropped.  Distances are exact, so the bins
+    equal those of the direct count up to round-off at bin edges.
+    """
+    cells = np.asarray(cluster.cell_index, np.int64)
+    sites = np.asarray(cluster.site_index, np.int64)
+    xyz = cluster.xyz_A
+    lo = cells.min(axis=0)
+    c = cells - lo
+    n = c.max(axis=0) + 1
+    shape = tuple(int(2 * k - 1) for k in n)
+    els = np.array(cluster.elements, dtype=object)
+    chans = sorted({(int(si), str(e)) for si, e in zip(sites, els, strict=True)})
+    # Cartesian offset o_u of each channel: xyz − cell·base is the same for all its atoms
+    first = {}
+    for i, (si, e) in enumerate(zip(sites, els, strict=True)):
+        first.setdefault((int(si), str(e)), i)
+    base = np.asarray(cluster.metadata["lattice_A"], float)
+    off = {u: xyz[i] - c[i] @ base for u, i in first.items()}
+    spec = {}
+    for u in chans:
+        grid = np.zeros(shape)
+        m = (sites == u[0]) & (els == u[1])
+        np.add.at(grid, tuple(c[m].T), 1.0)
+        spec[u] = np.fft.rfftn(grid)
+    lv = [np.fft.fftfreq(k, 1.0 / k) for k in shape]
+    lgrid = np.stack(np.meshgrid(*lv, indexing="ij"), axis=-1) @ base  # L in Å
+    span = float(np.ptp(xyz, axis=0).max())
+    nb = int((np.sqrt(3.0) * span + 2 * bin_A) / bin_A) + 2
+    kinds = sorted(set(cluster.elements))
+    cnt = {(a, b): np.zeros(nb, np.int64) for i, a in enumerate(kinds) for b in kinds[i:]}
+    tot = {k: np.zeros(nb) for k in cnt}
+    for u in chans:
+        for v in chans:
+            corr = np.fft.irfftn(np.conj(spec[u]) * spec[v], s=shape, axes=(0, 1, 2))
+            num = np.rint(corr).astype(np.int64)
+            if u == v:
+                num[(0,) * 3] = 0
+            nz = num > 0
+            d = np.linalg.norm(lgrid[nz] + (off[v] - off[u]), axis=1)
+            key = (u[1], v[1]) if u[1] <= v[1] else (v[1], u[1])
+            idx = np.minimum((d / bin_A).astype(np.int64), nb - 1)
+            cnt[key] += np.bincount(idx, weights=num[nz], minlength=nb).astype(np.int64)
+            tot[key] += np.bincount(idx, weights=num[nz] * d, minlength=nb)
+    r_out, c_out = {}, {}
+    for key in cnt:
+        nzb = np.nonzero(cnt[key])[0]
+        r_out[key] = tot[key][nzb] / cnt[key][nzb]
+        c_out[key] = cnt[key][nzb].astype(float)
     natoms = {k: int(np.sum(els == k)) for k in kinds}
     return PairHistogram(r_out, c_out, natoms, float(bin_A))
 

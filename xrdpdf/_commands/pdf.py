@@ -193,4 +193,5 @@ def register(app: typer.Typer) -> None:
             print(
                 f"xi_A = {res.xi_A:.2f} ± {res.xi_esd_A:.2f} Å ({res.method}); "
                 f"r_noise_A = {res.r_noise_A:.2f} Å"
+                + (f" ({res.r_noise_reason})" if res.r_noise_reason else "")
             )

@@ -92,9 +92,10 @@ def plot_corrlen(gr: Any, result: Any, title: str | None = None):
         lw=1.5,
         label=f"sphere fit D = {result.xi_A:.1f} ± {result.xi_esd_A:.1f} Å",
     )
-    ax.axvline(
-        result.r_noise_A, color="k", ls=":", lw=1, label=f"r_noise = {result.r_noise_A:.1f} Å"
-    )
+    if np.isfinite(result.r_noise_A):
+        ax.axvline(
+            result.r_noise_A, color="k", ls=":", lw=1, label=f"r_noise = {result.r_noise_A:.1f} Å"
+        )
     ax.set_xlabel("r (Å)")
     ax.set_ylabel("G (Å⁻²)")
     ax.legend(loc="upper right", fontsize=8)
