@@ -177,3 +177,27 @@ def test_cli_corrlen(tmp_path, capsys, debye_grs):
     proc = subprocess.run([str(XRDPDF), "corrlen", str(path)], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0 and "xi_A" in proc.stdout
+
+
+def test_qdamp_from_resolution_is_the_gaussian_damping():
+    """A Gaussian Q-resolution σ_Q damps G(r) by exp(−σ_Q² r²/2) (convolution theorem)."""
+    from xrdpdf.corrlen import qdamp_from_resolution
+    from xrdpdf.pdf import sine_transform
+    from xrdpdf.phases import Resolution
+
+    fwhm = 0.05
+    res = Resolution.from_dict(
+        {"model": "poly", "unit": "q_A^-1", "fwhm_coeffs": [fwhm], "eta_coeffs": [0.0]}, "test"
+    )
+    qd = qdamp_from_resolution(res, 0.5, 25.0)
+    assert qd == pytest.approx(fwhm / (2 * np.sqrt(2 * np.log(2))), rel=1e-12)
+    # independent check: smear F(Q) = sin(Q r0) with that Gaussian, transform, compare peaks
+    q = np.arange(0.0, 40.0, 0.005)
+    r0, sq = 30.0, fwhm / 2.354820045
+    kern = np.exp(-0.5 * (np.arange(-400, 401) * 0.005 / sq) ** 2)
+    f = np.convolve(np.sin(q * r0), kern / kern.sum(), mode="same")
+    r = np.array([r0])
+    g_s, _ = sine_transform(q[q < 25], f[q < 25], r)
+    g_0, _ = sine_transform(q[q < 25], np.sin(q * r0)[q < 25], r)
+    # ratio of the peak heights at r0 equals exp(−(qd r0)²/2) to the edge effects (< 1 %)
+    assert g_s[0] / g_0[0] == pytest.approx(np.exp(-0.5 * (qd * r0) ** 2), rel=0.01)
