@@ -8,7 +8,8 @@ coefficients that pyFAI itself builds (bbox pixel splitting, not re-implemented 
 folds the constant per-bin normalization in once, and integrates each frame with one
 multithreaded pass over the operator (signal and Poisson variance together, a fused
 numba kernel).  The operator is cached on disk keyed by a hash of geometry and
-settings, so a second run starts fast.
+settings, so a second run starts fast (memory-mapped; location, size cap and
+eviction in :mod:`xrdpdf._opcache`).
 
 The result equals pyFAI ``integrate1d(frame, npt, unit=..., method=("bbox", "csr",
 "cython"), error_model="poisson", polarization_factor=..., correctSolidAngle=...,
@@ -24,7 +25,6 @@ import hashlib
 import json
 import os
 import queue
-import tempfile
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
@@ -35,12 +35,14 @@ from typing import Any
 import numba
 import numpy as np
 
+from . import _opcache
+from ._opcache import default_cache_dir
 from .errors import InputError
 
 __all__ = ["SparseIntegrator", "default_cache_dir"]
 
 #: Bump when the cached file layout or the meaning of its arrays changes.
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 _METHOD = ("bbox", "csr", "cython")
 _UNITS = ("q_A^-1", "2th_deg")
 _BLOCKS_PER_THREAD = 32
@@ -48,20 +50,6 @@ _BLOCKS_PER_THREAD = 32
 # neither OpenMP nor TBB is present) aborts on concurrent launches, and the kernel
 # already uses every core.
 _KERNEL_LOCK = threading.Lock()
-
-
-def default_cache_dir() -> Path:
-    """Directory of the operator cache: ``$XRDPDF_CACHE``, else ``~/.cache/xrdpdf``.
-
-    Returns
-    -------
-    Path
-        The directory (not created here).
-    """
-    env = os.environ.get("XRDPDF_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "xrdpdf"
 
 
 # --------------------------------------------------------------------------- kernels
@@ -382,11 +370,12 @@ def _build_operator(
 
 
 def _load_cache(path: Path, npt: int, npix: int) -> _Operator | None:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            op = _Operator(**{k: z[k] for k in _OPERATOR_FIELDS})
-    except Exception:  # missing, truncated or foreign file: rebuild it
-        return None
+    arrays = _opcache.load(path)
+    if arrays is None or set(arrays) != set(_OPERATOR_FIELDS):
+        return None  # missing, truncated or foreign file: rebuild it
+    for name in ("bin_norm", "bin_count", "radial"):  # small, handed to callers: copies
+        arrays[name] = np.array(arrays[name])
+    op = _Operator(**arrays)
     width = op.pad.shape[1] if op.pad.ndim == 2 else 0
     ok = (
         op.pad.shape == (npix, width)
@@ -414,16 +403,9 @@ def _load_cache(path: Path, npt: int, npix: int) -> _Operator | None:
 
 
 def _save_cache(op: _Operator, path: Path) -> None:
-    """Write the operator atomically (temporary file in the same directory, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **op.arrays())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the operator atomically, then trim the cache to its size cap."""
+    _opcache.save(op.arrays(), path)
+    _opcache.evict(path.parent, keep=path)
 
 
 # --------------------------------------------------------------------------- public
@@ -597,7 +579,7 @@ class SparseIntegrator:
             key = _cache_key(
                 ai, shape, npt, unit, mask, polarization_factor, flat, correct_solid_angle
             )
-            path = base / f"fastint_{key}.npz"
+            path = base / f"fastint_{key}.op"
             op = _load_cache(path, npt, shape[0] * shape[1])
         loaded = op is not None
         if op is None:

@@ -45,7 +45,6 @@ References
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -147,17 +146,20 @@ def poni_wavelength_A(ai) -> float:
 
 
 def _fastint():
-    """The fast-path module, or ``None`` when it is not available."""
-    try:
-        return importlib.import_module("xrdpdf._fastint")
-    except ImportError:
-        return None
+    """The fast-path module :mod:`xrdpdf._fastint`.
+
+    Imported on first use rather than at module import: it pulls in numba, which
+    costs start-up time to commands that never integrate.  numba is a dependency,
+    so a failed import is an installation error and propagates.
+    """
+    from . import _fastint
+
+    return _fastint
 
 
 def fast_available() -> bool:
-    """True when :mod:`xrdpdf._fastint` (the precomputed operator) can be imported."""
-    mod = _fastint()
-    return mod is not None and hasattr(mod, "SparseIntegrator")
+    """True: the fast engine is part of the package (numba is a dependency)."""
+    return True
 
 
 def default_method() -> str:
@@ -399,11 +401,6 @@ class Integrator:
             if (s.split, s.algorithm, s.error_model) != ("bbox", "csr", "poisson"):
                 raise InputError(
                     "the fast method does bbox splitting, CSR and Poisson errors only; "
-                    "use --method pyfai"
-                )
-            if not fast_available():
-                raise InputError(
-                    "the fast integration engine (xrdpdf._fastint) is not available; "
                     "use --method pyfai"
                 )
 

@@ -31,6 +31,32 @@ def _text_table(pattern: Pattern, with_sigma: bool) -> np.ndarray:
     return np.column_stack(cols)
 
 
+def format_table(table: np.ndarray, spec: str = " .10e") -> str:
+    """Text of a 2-D float table, one row per line, values joined by one space.
+
+    Equal to ``"\n".join(" ".join(format(v, spec) for v in row) for row in table)``,
+    but formatted in one ``%`` operation over all values (a few times faster than a
+    Python loop per value, which dominated the writing of a 3000-bin pattern).
+
+    Parameters
+    ----------
+    table : (nrows, ncols) ndarray
+        Values (converted to float).
+    spec : str
+        A format spec valid for both ``format`` and ``%`` (``" .10e"``, ``".11g"``).
+
+    Returns
+    -------
+    str
+        Without a trailing newline.
+    """
+    table = np.asarray(table, dtype=float)
+    if table.ndim != 2 or table.size == 0:
+        return "\n".join(" ".join(format(v, spec) for v in row) for row in table)
+    row = " ".join(["%" + spec] * table.shape[1])
+    return "\n".join([row] * table.shape[0]) % tuple(table.ravel().tolist())
+
+
 def write_pattern(
     pattern: Pattern,
     path: str | os.PathLike,
@@ -98,9 +124,7 @@ def _xye_text(pattern: Pattern, meta: Mapping[str, Any], with_sigma: bool) -> st
     lines = ["# " + line for line in _own_header_lines(pattern, meta)]
     cols = [pattern.unit, "I"] + (["sigma"] if with_sigma else [])
     lines.append("# columns = " + " ".join(cols))
-    body = "\n".join(
-        " ".join(f"{v: .10e}" for v in row) for row in _text_table(pattern, with_sigma)
-    )
+    body = format_table(_text_table(pattern, with_sigma))
     return "\n".join(lines) + "\n" + body + "\n"
 
 
@@ -112,7 +136,7 @@ def _chi_text(pattern: Pattern, meta: Mapping[str, Any]) -> str:
     }[pattern.unit]
     title = "; ".join(_own_header_lines(pattern, meta))
     table = _text_table(pattern, pattern.sigma is not None)
-    body = "\n".join(" ".join(f"{v: .10e}" for v in row) for row in table)
+    body = format_table(table)
     return f"{title}\n{label}\nIntensity\n{pattern.x.size:>14d}\n{body}\n"
 
 
@@ -129,7 +153,7 @@ def _pdfgetx_text(pattern: Pattern, suffix: str, meta: Mapping[str, Any]) -> str
     with_sigma = pattern.sigma is not None
     lines.append(f"#L {xl}  {yl}" + (f"  d{yl}" if with_sigma else ""))
     table = _text_table(pattern, with_sigma)
-    body = "\n".join(" ".join(f"{v:.11g}" for v in row) for row in table)
+    body = format_table(table, ".11g")
     return "\n".join(lines) + "\n" + body + "\n"
 
 
