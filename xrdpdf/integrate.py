@@ -440,7 +440,24 @@ class Integrator:
                     self._fast.empty = np.nan  # empty bins are dropped, as on the pyFAI path
         return self._fast
 
-    def _pyfai(self, data: np.ndarray):
+    def integrate_result(self, frame: np.ndarray | Frame) -> Any:
+        """pyFAI's own ``Integrate1dResult`` of one frame, with the settings of this integrator.
+
+        Always pyFAI's engine (the fast engine keeps no per-bin accumulators):
+        the result carries ``sum_signal``, ``sum_normalization``,
+        ``sum_variance`` and ``count``, from which bins can be merged exactly
+        (:func:`xrdpdf.io.rebin_accumulators`).  NaN and negative pixels are
+        left out as in :meth:`integrate`.
+        """
+        data = frame.data if isinstance(frame, Frame) else frame
+        data = np.asarray(data, dtype=np.float64)
+        check_shape(data, self.shape, "image", "image")
+        bad = invalid_pixels(data)
+        if (bad | self.static_mask).all():
+            raise InputError("no valid pixel (all NaN, negative or masked); nothing to integrate")
+        return self._pyfai_result(np.where(bad, np.nan, data))
+
+    def _pyfai_result(self, data: np.ndarray):
         s = self.settings
         kwargs: dict[str, Any] = dict(
             correctSolidAngle=s.correct_solid_angle,
@@ -459,6 +476,10 @@ class Integrator:
             )
         else:
             res = self.ai.integrate1d(data, s.npt, **kwargs)
+        return res
+
+    def _pyfai(self, data: np.ndarray):
+        res = self._pyfai_result(data)
         radial = np.asarray(res.radial, dtype=float)
         intensity = np.asarray(res.intensity, dtype=float)
         sigma = None if res.sigma is None else np.asarray(res.sigma, dtype=float)

@@ -26,7 +26,7 @@ from ._common import (
     show_progress,
 )
 
-FORMATS = {"xye": ".xye", "xy": ".xy", "chi": ".chi", "h5": ".h5"}
+FORMATS = {"xye": ".xye", "xy": ".xy", "chi": ".chi", "h5": ".h5", "nxazint1d": ".nxs"}
 
 
 def _explicit(ctx: typer.Context, names: dict[str, str]) -> frozenset[str]:
@@ -84,8 +84,13 @@ def run_integrate(
     """
     from .. import images as img
     from ..errors import InputError
-    from ..integrate import IntegrationSettings, integrate_frames, integrator_from_files
-    from ..io import is_worker_config, write_pattern
+    from ..integrate import (
+        IntegrationSettings,
+        integrate_frames,
+        integrator_from_files,
+        worker_config,
+    )
+    from ..io import is_worker_config, write_nxazint1d, write_pattern
 
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -147,12 +152,23 @@ def run_integrate(
 
     written: list[dict] = []
     failed: list[dict] = []
-    for res in progress(integrate_frames(integrator, frames()), None, "integrating", show):
+    results = integrate_frames(integrator, frames())
+    if fmt == "nxazint1d":
+        results = _nxazint_results(integrator, frames())
+    for res in progress(results, None, "integrating", show):
         entry = {"source": str(res.source), "frame": res.index}
         if res.ok:
             path = target(res)
             try:
-                write_pattern(res.pattern, path, overwrite=overwrite)
+                if fmt == "nxazint1d":
+                    write_nxazint1d(
+                        res.pyfai_result,
+                        path,
+                        overwrite=overwrite,
+                        config=worker_config(integrator),
+                    )
+                else:
+                    write_pattern(res.pattern, path, overwrite=overwrite)
             except InputError as exc:
                 entry["error"] = str(exc)
             else:
@@ -177,6 +193,33 @@ def run_integrate(
         "wavelength_A": integrator.wavelength_A,
         "poni": str(poni),
     }
+
+
+def _nxazint_results(integrator, frames) -> Iterator:
+    """FrameResults whose ``pyfai_result`` is pyFAI's own result (accumulators for NXazint1d)."""
+    from types import SimpleNamespace
+
+    from .. import images as img
+    from ..errors import InputError
+
+    for item in frames:
+        if isinstance(item, img.BadInput):
+            yield SimpleNamespace(
+                ok=False, source=item.source, index=item.index, error=item.message
+            )
+            continue
+        try:
+            result = integrator.integrate_result(item)
+        except InputError as exc:
+            yield SimpleNamespace(ok=False, source=item.source, index=item.index, error=str(exc))
+            continue
+        yield SimpleNamespace(
+            ok=True,
+            source=item.source,
+            index=item.index,
+            pyfai_result=result,
+            pattern=result.radial,  # len() of the written bins for the summary
+        )
 
 
 def _write_worker_config(integrator, path: Path, overwrite: bool) -> str | None:
@@ -226,7 +269,12 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--sum", help="Sum all frames of each file.")
         ] = False,
         fmt: Annotated[
-            str, typer.Option("--format", help="Output format: xye, xy, chi or h5.")
+            str,
+            typer.Option(
+                "--format",
+                help="Output format: xye, xy, chi, h5 (NXdata) or nxazint1d (.nxs, pyFAI's "
+                "NXazint1d with its accumulators, pyFAI engine).",
+            ),
         ] = "xye",
         method: MethodOption = None,
         json_mode: Annotated[

@@ -46,6 +46,7 @@ from ._convert import CONVERT_FORMATS, convert_patterns
 from ._decode import COMPRESSED_SUFFIXES, decode_text, logical_suffix, read_bytes
 from ._files import atomic_path, check_output, write_json, write_text
 from ._nexus import read_nexus
+from ._nxazint import rebin_accumulators, write_nxazint1d
 from ._text import read_text
 from ._vendor import read_binary
 from ._worker import is_worker_config, read_worker_config, worker_config_dict
@@ -58,6 +59,8 @@ __all__ = [
     "convert_patterns",
     "CONVERT_FORMATS",
     "is_worker_config",
+    "write_nxazint1d",
+    "rebin_accumulators",
     "read_worker_config",
     "worker_config_dict",
     "write_pattern",
@@ -194,7 +197,7 @@ def _read_infos(path: Path) -> list[dict[str, Any]]:
     raw, compression = read_bytes(path)
     suffix = logical_suffix(path)
     if raw.startswith(b"\x89HDF\r\n\x1a\n"):
-        infos = [read_nexus(path, _stdio.BytesIO(raw) if compression else path)]
+        infos = read_nexus(path, _stdio.BytesIO(raw) if compression else path)
     elif suffix in HDF5_SUFFIXES:
         raise InputError(f"{path}: not a readable HDF5 file (no HDF5 signature)")
     else:

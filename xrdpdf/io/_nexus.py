@@ -9,11 +9,12 @@ import numpy as np
 
 from .. import units
 from ..errors import InputError
+from ._nxazint import read_nxazint1d
 from ._text import parse_ini_value
 
 
-def read_nexus(path: Path, source: Any) -> dict[str, Any]:
-    """Read the default (or first) 1-D NXdata group of ``source`` (a path or file object)."""
+def read_nexus(path: Path, source: Any) -> list[dict[str, Any]]:
+    """Read an NXazint1d entry (one range per frame), else the default (or first) 1-D NXdata."""
     import h5py
 
     try:
@@ -21,6 +22,9 @@ def read_nexus(path: Path, source: Any) -> dict[str, Any]:
     except OSError as exc:
         raise InputError(f"{path}: not a readable HDF5 file ({exc})") from None
     with h5:
+        azint = read_nxazint1d(path, h5)
+        if azint is not None:
+            return azint
         group = _find_nxdata(h5)
         if group is None:
             raise InputError(f"{path}: no NXdata group with a 1-D signal")
@@ -72,7 +76,7 @@ def read_nexus(path: Path, source: Any) -> dict[str, Any]:
     }
     if wl is not None:
         info["wavelength_A"] = wl
-    return info
+    return [info]
 
 
 def _attr_str(value: Any) -> str:
