@@ -14,6 +14,7 @@ import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -203,16 +204,19 @@ def _crystal_from_structure(stru, spacegroup, name: str) -> Crystal:
     n = len(stru)
     if n == 0:
         raise InputError(f"{name}: the structure has no atoms")
-    labels = []
-    for k, a in enumerate(stru):
-        labels.append(a.label or f"{a.element}{k + 1}")
+    from ._pdfcalc import u_iso_to_cif
+
+    cell = tuple(float(v) for v in stru.lattice.abcABG())
+    labels = [a.label or f"{a.element}{k + 1}" for k, a in enumerate(stru)]
+    u_cif = [np.asarray(a.U, float) if a.anisotropy else u_iso_to_cif(a.Uisoequiv, cell)
+             for a in stru]  # fmt: skip
     return Crystal(
         name=name,
-        cell=tuple(float(v) for v in stru.lattice.abcABG()),  # type: ignore[arg-type]
+        cell=cell,  # type: ignore[arg-type]
         elements=tuple(_element(a.element, name) for a in stru),
         xyz=np.array(stru.xyz, float).reshape(n, 3),
         occupancy=np.array([a.occupancy for a in stru], float),
-        u_cif=np.array([np.asarray(a.U, float) for a in stru]),
+        u_cif=np.array(u_cif),
         labels=tuple(labels),
         spacegroup=spacegroup,
     )
@@ -313,6 +317,13 @@ class Positions:
         return (self.matrix @ values + self.offset).reshape(-1, 3)
 
 
+@lru_cache(maxsize=16)
+def _constraints(crystal: Crystal):
+    from diffpy.structure.symmetryutilities import SymmetryConstraints
+
+    return SymmetryConstraints(crystal.spacegroup, crystal.xyz)
+
+
 def positions(crystal: Crystal) -> Positions:
     """Free coordinates of the crystal's space group (diffpy SymmetryConstraints).
 
@@ -320,9 +331,7 @@ def positions(crystal: Crystal) -> Positions:
     rotation leaves unchanged; the first free coordinate that moves along it
     is held fixed (as PDFgui does), so that the fit is not singular.
     """
-    from diffpy.structure.symmetryutilities import SymmetryConstraints
-
-    sc = SymmetryConstraints(crystal.spacegroup, crystal.xyz)
+    sc = _constraints(crystal)
     names = tuple(n for n, _ in sc.pospars)
     values = np.array([v for _, v in sc.pospars], float)
     formulas = sc.positionFormulas()
@@ -354,9 +363,7 @@ def positions(crystal: Crystal) -> Positions:
 
 def sites(crystal: Crystal) -> tuple[tuple[str, ...], np.ndarray]:
     """Site label of each atom (one per orbit and element) and the index of its site."""
-    from diffpy.structure.symmetryutilities import SymmetryConstraints
-
-    sc = SymmetryConstraints(crystal.spacegroup, crystal.xyz)
+    sc = _constraints(crystal)
     labels: list[str] = []
     index = np.zeros(len(crystal.elements), int)
     seen: dict[tuple[int, str], int] = {}

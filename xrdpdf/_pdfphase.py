@@ -89,7 +89,9 @@ class PhaseState:
         if key not in self._calculators:
             cr = dataclasses.replace(self.crystal, cell=self.cell,
                                      xyz=self.pos.xyz(self.pos_values))  # fmt: skip
-            self._calculators[key] = calc.PhaseCalculator(cr, rmax_A, self.generic)
+            self._calculators[key] = calc.PhaseCalculator(
+                cr, rmax_A, self.generic, self.site_of_atom
+            )
         return self._calculators[key]
 
     def occupancy(self) -> np.ndarray:

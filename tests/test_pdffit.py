@@ -1,0 +1,209 @@
+"""xrdpdf.pdffit against closed forms, a refine-back simulation and bad input.
+
+PDFfit2 itself is the oracle of ``test_pdffit_pdffit2.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xrdpdf._pdfmodel import parse_model
+from xrdpdf.cli import _main
+from xrdpdf.errors import InputError
+from xrdpdf.pattern import Pattern
+from xrdpdf.pdffit import calculate, fit, model_text, read_model
+
+DATA = Path(__file__).parent / "data" / "pdffit"
+
+PAIR_CIF = """data_pair
+_symmetry_space_group_name_H-M 'P 1'
+_cell_length_a 30.0
+_cell_length_b 30.0
+_cell_length_c 30.0
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_U_iso_or_equiv
+Ni1 Ni 0.0 0.0 0.0 0.004
+Ni2 Ni 0.1 0.0 0.0 0.004
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "model.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize("delta2", [0.0, 2.0])
+def test_single_pair_closed_form(tmp_path, delta2):
+    """Two atoms 3 Å apart in a 30 Å cube: one Gaussian over the density line."""
+    (tmp_path / "pair.cif").write_text(PAIR_CIF)
+    model = parse_model(
+        f'[data]\nrmin = 1.0\nrmax = 12.0\n[[phase]]\nstructure = "pair.cif"\n'
+        f"delta2 = {delta2}",
+        base_dir=str(tmp_path),
+    )
+    g = calculate(model)
+    r = g.x
+    d, n_atoms, volume = 3.0, 2.0, 30.0**3
+    sigma = np.sqrt(2 * 0.004 * (1 - delta2 / d**2))
+    # G = (1/N r)·2·gauss(r − d) − 4πρ₀r; the i≠j pair counts twice, N = 2
+    gauss = np.exp(-0.5 * ((r - d) / sigma) ** 2) / (np.sqrt(2 * np.pi) * sigma)
+    expected = 2 * gauss / (n_atoms * r) - 4 * np.pi * n_atoms / volume * r
+    # round-off, and the ±5σ window edge (a 3.7e-6 step relative to the peak)
+    np.testing.assert_allclose(g.y, expected, atol=5e-6 * expected.max())
+
+
+def test_sphere_envelope_closed_form():
+    text = '[data]\nrmin = 1.0\nrmax = 40.0\n[[phase]]\nstructure = "Ni"\n'
+    bulk = calculate(parse_model(text)).y
+    nano = calculate(parse_model(text + "spdiameter = 30.0\n"))
+    x = nano.x / 30.0
+    envelope = np.where(x < 1, 1 - 1.5 * x + 0.5 * x**3, 0.0)
+    np.testing.assert_allclose(nano.y, bulk * envelope, atol=1e-12)
+    assert np.all(nano.y[nano.x > 30.0] == 0.0)
+
+
+def test_toml_round_trip(tmp_path):
+    text = (
+        "[data]\nqmax = 24.0\nqdamp = 0.04\nqbroad = 0.01\nrmin = 1.5\nrmax = 50.0\n"
+        'rstep = 0.01\nvary = ["qdamp"]\n\n[[phase]]\nstructure = "NaTiO2"\nscale = 1.0\n'
+        "delta1 = 0.0\ndelta2 = 0.0\nspdiameter = 0.0\n"
+        "uiso = { Na = 0.01, Ti = 0.006, O = 0.008 }\n"
+        'vary = ["scale", "lattice", "delta2", "spdiameter", "uiso"]\n'
+    )
+    model = read_model(_write(tmp_path, text))
+    again = parse_model(model_text(model), base_dir=str(tmp_path))
+    assert dataclass_values(again) == dataclass_values(model)
+    assert model.qmax_invA == 24.0 and model.phases[0].uiso_A2["Ti"] == 0.006
+
+
+def dataclass_values(model):
+    phases = [(p.structure, p.scale, p.delta2_A2, dict(p.uiso_A2), p.vary) for p in model.phases]
+    return (model.qmax_invA, model.qdamp_invA, model.qbroad_invA, model.rmin_A, model.rmax_A,
+            model.rstep_A, model.vary, phases)  # fmt: skip
+
+
+def _nanoparticle(noise_sigma: float, seed: int = 7):
+    truth = parse_model(
+        "[data]\nqdamp = 0.04\nrmin = 1.5\nrmax = 30.0\nrstep = 0.02\n[[phase]]\n"
+        'structure = "NaTiO2"\nscale = 0.9\ndelta2 = 2.2\nspdiameter = 30.0\n'
+        "uiso = { Na = 0.012, Ti = 0.007, O = 0.009 }\n"
+    )
+    clean = calculate(truth)
+    rng = np.random.default_rng(seed)
+    y = clean.y + rng.normal(0, noise_sigma, clean.x.size)
+    return Pattern(clean.x, y, "r_A", None, sigma=np.full(y.size, noise_sigma))
+
+
+def test_nanoparticle_refines_back():
+    data = _nanoparticle(0.01)
+    start = parse_model(
+        "[data]\nqdamp = 0.04\nrmin = 1.5\nrmax = 30.0\nrstep = 0.02\n[[phase]]\n"
+        'structure = "NaTiO2"\nscale = 0.9\ndelta2 = 1.54\nspdiameter = 39.0\n'
+        "lattice = [4.2887, 4.2887, 4.2887, 90.0, 90.0, 90.0]\n"  # a + 2 %
+        "uiso = { Na = 0.012, Ti = 0.007, O = 0.009 }\n"
+        'vary = ["scale", "lattice", "delta2", "spdiameter", "uiso"]\n'
+    )  # δ2 and spdiameter 30 % off
+    res = fit(data, start)
+    p = res.phases[0]
+    assert res.converged
+    assert abs(p["a_A"] - 4.20464) < 1e-3  # the issue's bound
+    assert abs(p["spdiameter_A"] - 30.0) < 0.03 * 30.0
+    assert abs(p["delta2_A2"] - 2.2) < 0.1 * 2.2
+    # white noise of the stated σ: χ²ν ≈ 1 (±5·sqrt(2/N))
+    assert abs(res.chi2_red - 1.0) < 5 * np.sqrt(2 / res.fit.x.size)
+    # esds are honest: the truth within 4 esd
+    assert abs(p["a_A"] - 4.20464) < 4 * p["a_A_esd"] + 1e-12
+
+
+def test_polar_group_fit_is_not_singular():
+    """Wurtzite P6₃mc: both z free by symmetry, the first is held (floating origin)."""
+    model = parse_model(
+        f'[data]\nrmin = 1.5\nrmax = 12.0\nrstep = 0.02\n[[phase]]\nstructure = "{DATA}/'
+        'CdSe_wurtzite.cif"\nuiso = { Cd = 0.01, Se = 0.008 }\nvary = ["scale", "xyz"]\n'
+    )
+    truth = calculate(model)
+    start = parse_model(
+        f'[data]\nrmin = 1.5\nrmax = 12.0\nrstep = 0.02\n[[phase]]\nstructure = "{DATA}/'
+        'CdSe_wurtzite.cif"\nuiso = { Cd = 0.01, Se = 0.008 }\nxyz = { z2 = 0.38 }\n'
+        'vary = ["scale", "xyz"]\n'
+    )
+    res = fit(Pattern(truth.x, truth.y, "r_A", None), start)
+    p = res.phases[0]
+    assert p["xyz"]["z0"] == 0.0 and p["xyz_esd"]["z0"] == 0.0  # held
+    assert abs(p["xyz"]["z2"] - 0.375) < 1e-5  # noise-free data: exact up to tolerance
+    assert res.converged
+
+
+# ------------------------------------------------------------------ bad input
+GOOD = (
+    '[data]\nrmin = 1.5\nrmax = 20.0\n[[phase]]\nstructure = "NaTiO2"\n'
+    'vary = ["scale", "lattice"]\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (GOOD.replace("rmin", "rminn"), "rminn"),
+        (GOOD + "delta3 = 0.1\n", "delta3"),
+        (GOOD.replace('"NaTiO2"', '"missing.cif"'), "missing.cif"),
+        (GOOD.replace('"lattice"', '"lattices"'), "lattices"),
+        (GOOD.replace('"lattice"', '"xyz"'), "xyz"),  # rocksalt has no free coordinate
+        (GOOD + "uiso = { Zr = 0.01 }\n", "Zr"),
+    ],
+)
+def test_bad_model_is_one_line_exit_2(tmp_path, capsys, text, needle):
+    model = _write(tmp_path, text)
+    rc = _main(["pdfcalc", str(model), "-o", str(tmp_path / "out.gr")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.startswith("xrdpdf: error:") and "\n" not in err and needle in err
+    assert not (tmp_path / "out.gr").exists()
+
+
+def test_rmax_beyond_data_is_an_error(tmp_path, capsys):
+    model = _write(tmp_path, GOOD)
+    assert _main(["pdfcalc", str(model), "-o", str(tmp_path / "d.gr")]) == 0
+    longer = _write(tmp_path, GOOD.replace("rmax = 20.0", "rmax = 25.0"), "long.toml")
+    capsys.readouterr()
+    rc = _main(["pdffit", str(tmp_path / "d.gr"), str(longer)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "rmax" in err and "\n" not in err
+    with pytest.raises(InputError, match="beyond the data"):
+        fit(calculate(read_model(model)), read_model(longer))
+
+
+def test_cli_pdffit_json_keys(tmp_path, capsys):
+    import json
+
+    model = _write(tmp_path, GOOD.replace("rmax = 20.0", "rmax = 10.0"))
+    assert _main(["pdfcalc", str(model), "-o", str(tmp_path / "d.gr")]) == 0
+    start = _write(tmp_path, model.read_text() + "scale = 0.8\n", "start.toml")
+    capsys.readouterr()
+    rc = _main(["pdffit", str(tmp_path / "d.gr"), str(start), "-o", str(tmp_path / "fit.toml"),
+                "--plot", str(tmp_path / "fit.png"), "--json"])  # fmt: skip
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("rw", "chi2_red", "converged", "qdamp", "qbroad", "phases"):
+        assert key in out
+    ph = out["phases"][0]
+    assert ph["name"] == "NaTiO2"
+    for key in ("a_A", "b_A", "c_A", "alpha_deg", "beta_deg", "gamma_deg", "scale",
+                "delta1_A", "delta2_A2", "spdiameter_A", "uiso_A2"):
+        assert key in ph and key + "_esd" in ph
+    assert abs(ph["scale"] - 1.0) < 1e-6 and out["rw"] < 1e-6
+    refit = read_model(tmp_path / "fit.toml")
+    assert abs(refit.phases[0].scale - 1.0) < 1e-6
+    assert (tmp_path / "fit.png").stat().st_size > 0
