@@ -249,3 +249,91 @@ def test_rigaku_ras(tmp_path):
     p = read_pattern(tmp_path / "s.ras")
     assert p.wavelength_A == 1.540593 and p.metadata["anode"] == "Cu"
     np.testing.assert_allclose(p.y, 1.5 * (100 + np.arange(5)))
+
+
+def test_pdfgetx2_gr_real_file_gzipped():
+    # diffpy.pdfgui's test file written by PDFgetX2 (2005): "##### start data", r G dr dG
+    p = read_pattern(DATA / "Ni_2-8.chi.gr.gz")
+    text = gzip.decompress((DATA / "Ni_2-8.chi.gr.gz").read_bytes()).decode()
+    rows = np.loadtxt(text.split("##### start data")[1].splitlines(), comments="#")
+    assert p.unit == "r_A" and p.metadata["format"] == "pdfgetx2"
+    np.testing.assert_array_equal(p.x, rows[:, 0])
+    np.testing.assert_array_equal(p.y, rows[:, 1])
+    np.testing.assert_array_equal(p.sigma, rows[:, 3])  # dG, not dr
+
+
+# ---- Bruker RAW v1, v2, v4: no public sample found with a license; files are built here
+# from the layouts of the DIFFRAC-AT manual as xylib (bruker_raw.cpp) documents them
+def _raw_v4(ranges, scan="Locked Coupled"):
+    import struct
+
+    head = b"RAW4.00\x00" + b"\x00" * 4 + b"03/04/10".ljust(12, b"\x00")
+    head += b"20:59:14".ljust(10, b"\x00") + b"\x00" * 27
+    hw = bytearray(120)
+    struct.pack_into("<II", hw, 0, 30, 120)
+    struct.pack_into("<5d", hw, 72, 1.5418, 1.5406, 1.54439, 1.39222, 0.5)
+    hw[116:118] = b"Cu"
+    body = bytes(head) + bytes(hw)
+    for x0, step, t, y in ranges:
+        rh = bytearray(160)
+        rh[32 : 32 + len(scan)] = scan.encode()
+        struct.pack_into("<ddIf", rh, 72, x0, step, len(y), t)
+        struct.pack_into("<d", rh, 112, 1.5406)
+        struct.pack_into("<II", rh, 136, 4, 0)
+        body += bytes(rh) + np.asarray(y, "<f4").tobytes()
+    return body
+
+
+def _raw_v2(ranges):
+    import struct
+
+    head = bytearray(256)
+    head[:4] = b"RAW2"
+    struct.pack_into("<H", head, 4, len(ranges))
+    head[188:190] = b"Cu"
+    struct.pack_into("<fff", head, 190, 1.5406, 1.54439, 0.5)
+    body = bytes(head)
+    for x0, step, t, y in ranges:
+        rh = bytearray(48)
+        struct.pack_into("<HH", rh, 0, 48, len(y))
+        struct.pack_into("<fff", rh, 8, t, step, x0)
+        body += bytes(rh) + np.asarray(y, "<f4").tobytes()
+    return body
+
+
+def _raw_v1(ranges):
+    import struct
+
+    body = b"RAW "
+    for k, (x0, step, t, y) in enumerate(ranges):
+        rh = bytearray(152)
+        struct.pack_into("<Iff", rh, 0, len(y), t, step)
+        struct.pack_into("<f", rh, 20, x0)
+        struct.pack_into("<ff", rh, 68, 1.5406, 1.54439)
+        struct.pack_into("<I", rh, 148, 1 if k + 1 < len(ranges) else 0)
+        body += bytes(rh) + np.asarray(y, "<f4").tobytes()
+    return body
+
+
+@pytest.mark.parametrize("build", [_raw_v1, _raw_v2, _raw_v4])
+def test_bruker_raw_v1_v2_v4_layouts(tmp_path, build):
+    y1, y2 = np.arange(5.0) + 100, np.arange(4.0) * 3 + 7
+    ranges = [(10.0, 0.5, 1.0, y1), (30.0, 0.25, 2.0, y2)]
+    (tmp_path / "a.raw").write_bytes(build(ranges))
+    got = read_patterns(tmp_path / "a.raw")
+    assert len(got) == 2
+    for p, (x0, step, t, y) in zip(got, ranges, strict=True):
+        np.testing.assert_array_equal(p.y, y)
+        np.testing.assert_allclose(p.x, x0 + step * np.arange(y.size), rtol=1e-7)  # float32
+        assert p.wavelength_A == pytest.approx(1.5406, rel=1e-7)
+        assert p.metadata["step_time_s"] == t
+        assert p.metadata.get("anode") == (None if build is _raw_v1 else "Cu")
+    (tmp_path / "short.raw").write_bytes(build(ranges)[:-6])
+    with pytest.raises(InputError, match="truncated"):
+        read_patterns(tmp_path / "short.raw")
+
+
+def test_bruker_raw_v4_other_scan_types_refused(tmp_path):
+    (tmp_path / "r.raw").write_bytes(_raw_v4([(10.0, 0.1, 1.0, [1.0, 2.0])], scan="Rocking Curve"))
+    with pytest.raises(InputError, match="Rocking Curve"):
+        read_pattern(tmp_path / "r.raw")

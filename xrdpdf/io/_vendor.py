@@ -183,6 +183,10 @@ def _raw_v3(path: Path, raw: bytes) -> list[dict[str, Any]]:
     return out
 
 
+#: RAW v4 scan types whose primary axis is 2θ (xylib reads the first two only).
+_RAW4_2THETA_SCANS = ("Locked Coupled", "Unlocked Coupled", "Detector Scan")
+
+
 def _raw_v4(path: Path, raw: bytes) -> list[dict[str, Any]]:
     file_meta: dict[str, Any] = {
         "format_version": "RAW v4 (RAW4.00)",
@@ -214,6 +218,11 @@ def _raw_v4(path: Path, raw: bytes) -> list[dict[str, Any]]:
     out = []
     while off + 160 <= len(raw) and _u32(raw, off) in (0, 160):
         scan_type = _cstr(raw[off + 32 : off + 56])
+        if scan_type not in _RAW4_2THETA_SCANS:
+            raise InputError(
+                f"{path}: RAW v4 range of type {scan_type!r}; only 2θ scans "
+                f"({', '.join(_RAW4_2THETA_SCANS)}) are read"
+            )
         x0, x_step = _f64(raw, off + 72), _f64(raw, off + 80)
         steps = _u32(raw, off + 88)
         meta = dict(file_meta, scan_type=scan_type, step_time_s=_f32(raw, off + 92))
