@@ -7,6 +7,7 @@ from a 1-D pattern of Gaussian peaks with known centres and areas.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -274,3 +275,27 @@ def test_fast_engine_matches_pyfai(ai, tmp_path):
     # pyFAI's float32 coefficients summed in float64 in another order: a few ε (6e-8)
     np.testing.assert_allclose(a.y, b.y, rtol=1e-6)
     np.testing.assert_allclose(a.sigma, b.sigma, rtol=1e-6)
+
+
+def test_writes_overlap_the_next_frame_and_keep_order():
+    from types import SimpleNamespace
+
+    from xrdpdf._commands.integrate import _written_behind
+
+    produced_second = threading.Event()
+
+    def results():
+        yield SimpleNamespace(ok=True, name="a")
+        produced_second.set()  # frame 1 is integrated while frame 0 is being written
+        yield SimpleNamespace(ok=False, name="b")
+        yield SimpleNamespace(ok=True, name="c")
+
+    def write(res):
+        if res.name == "a":
+            # not a timing: a guard against a deadlock if the write were not overlapped
+            assert produced_second.wait(timeout=30)
+        if res.name == "c":
+            raise InputError("c: output exists; use --overwrite")
+
+    out = [(r.name, err) for r, err in _written_behind(results(), write)]
+    assert out == [("a", None), ("b", None), ("c", "c: output exists; use --overwrite")]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -155,28 +155,22 @@ def run_integrate(
     results = integrate_frames(integrator, frames())
     if fmt == "nxazint1d":
         results = _nxazint_results(integrator, frames())
-    for res in progress(results, None, "integrating", show):
-        entry = {"source": str(res.source), "frame": res.index}
-        if res.ok:
-            path = target(res)
-            try:
-                if fmt == "nxazint1d":
-                    write_nxazint1d(
-                        res.pyfai_result,
-                        path,
-                        overwrite=overwrite,
-                        config=worker_config(integrator),
-                    )
-                else:
-                    write_pattern(res.pattern, path, overwrite=overwrite)
-            except InputError as exc:
-                entry["error"] = str(exc)
-            else:
-                entry.update(path=str(path), npoints=len(res.pattern))
-                written.append(entry)
-                continue
+    def write(res) -> None:
+        path = target(res)
+        if fmt == "nxazint1d":
+            config = worker_config(integrator)
+            write_nxazint1d(res.pyfai_result, path, overwrite=overwrite, config=config)
         else:
-            entry["error"] = res.error
+            write_pattern(res.pattern, path, overwrite=overwrite)
+
+    results = progress(results, None, "integrating", show)
+    for res, error in _written_behind(results, write):
+        entry = {"source": str(res.source), "frame": res.index}
+        if res.ok and error is None:
+            entry.update(path=str(target(res)), npoints=len(res.pattern))
+            written.append(entry)
+            continue
+        entry["error"] = res.error if not res.ok else error
         failed.append(entry)
         if report is not None:
             report(entry["error"])
@@ -193,6 +187,38 @@ def run_integrate(
         "wavelength_A": integrator.wavelength_A,
         "poni": str(poni),
     }
+
+
+def _written_behind(results: Iterable, write: Callable) -> Iterator[tuple[Any, str | None]]:
+    """``(result, error)`` per result, each written in a thread while the next is integrated.
+
+    The integration kernel and the file write release the GIL, so writing frame N
+    overlaps the reading and integration of frame N+1.  ``error`` is the message of
+    the :class:`~xrdpdf.errors.InputError` the write raised, or None; results that
+    failed before (``not result.ok``) are not written.  Order is kept.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..errors import InputError
+
+    def outcome(future) -> str | None:
+        if future is None:
+            return None
+        try:
+            future.result()
+        except InputError as exc:
+            return str(exc)
+        return None
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xrdpdf-write") as pool:
+        pending = None
+        for res in results:
+            future = pool.submit(write, res) if res.ok else None
+            if pending is not None:
+                yield pending[0], outcome(pending[1])
+            pending = (res, future)
+        if pending is not None:
+            yield pending[0], outcome(pending[1])
 
 
 def _nxazint_results(integrator, frames) -> Iterator:
