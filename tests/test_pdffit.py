@@ -207,3 +207,23 @@ def test_cli_pdffit_json_keys(tmp_path, capsys):
     refit = read_model(tmp_path / "fit.toml")
     assert abs(refit.phases[0].scale - 1.0) < 1e-6
     assert (tmp_path / "fit.png").stat().st_size > 0
+
+
+def test_session_and_panel_fit_adopt():
+    from xrdpdf._pdffit_panel import PdfFitSession, pdffit_panel
+
+    pytest.importorskip("ipywidgets", reason="the panel needs ipywidgets (dev extra)")
+    truth = parse_model('[data]\nrmax = 10.0\n[[phase]]\nstructure = "Ni"\nscale = 0.7\n')
+    session = PdfFitSession(calculate(truth), truth)
+    with pytest.raises(InputError, match="delta3"):
+        session.set(delta3=1.0)
+    with pytest.raises(InputError, match="lattices"):
+        session.set(vary=["lattices"])
+    panel = pdffit_panel(session.set(scale=0.9))
+    panel.vary["scale"].value = True
+    result = panel.on_fit()
+    assert result is not None and abs(result.phases[0]["scale"] - 0.7) < 1e-6
+    panel.on_adopt()
+    assert abs(session.model.phases[0].scale - 0.7) < 1e-6 and abs(panel.scale.value - 0.7) < 1e-6
+    panel.vary["xyz"].value = True  # Ni has no free coordinate: refused, one message
+    assert panel.on_fit() is None and "refused" in panel.status.value

@@ -72,6 +72,7 @@ __all__ = [
     "PhaseModel",
     "PdfFitResult",
     "read_model",
+    "parse_model",
     "model_text",
     "calculate",
     "fit",
