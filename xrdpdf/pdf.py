@@ -719,6 +719,13 @@ def _auto_bkg_scale(
     grid = np.linspace(0.0, smax, 41)
     costs = np.array([cost(s) for s in grid])
     i = int(np.argmin(costs))
+    if i == 0 or i == grid.size - 1 or not np.isfinite(costs[i]):
+        # a minimum at the edge of the search is no minimum: on sample + container
+        # mixtures of known scale the criterion ends there (tests/test_pdf_bkg.py)
+        raise InputError(
+            f"bkg scale auto: the low-r criterion has no minimum inside 0–{smax:.3g} "
+            "(the data do not determine the background scale); give bkg_scale"
+        )
     from scipy.optimize import minimize_scalar
 
     a, b = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
