@@ -227,3 +227,40 @@ def test_session_and_panel_fit_adopt():
     assert abs(session.model.phases[0].scale - 0.7) < 1e-6 and abs(panel.scale.value - 0.7) < 1e-6
     panel.vary["xyz"].value = True  # Ni has no free coordinate: refused, one message
     assert panel.on_fit() is None and "refused" in panel.status.value
+
+
+def test_two_phase_refines_scales_qdamp_and_fractions():
+    text = (
+        "[data]\nqdamp = {qd}\nrmin = 1.5\nrmax = 15.0\nrstep = 0.02\n{vary}\n"
+        '[[phase]]\nstructure = "NaTiO2"\nscale = {s1}\n{pv}\n'
+        '[[phase]]\nstructure = "anatase"\nscale = {s2}\n{pv}\n'
+    )
+    truth = parse_model(text.format(qd=0.04, s1=0.6, s2=0.4, vary="", pv=""))
+    data = calculate(truth)
+    start = parse_model(text.format(qd=0.03, s1=0.5, s2=0.5, vary='vary = ["qdamp"]',
+                                    pv='vary = ["scale"]'))  # fmt: skip
+    res = fit(data, start)
+    out = res.as_dict()
+    # noise-free data: the truth up to the optimiser's tolerance
+    assert abs(out["qdamp"] - 0.04) < 1e-6 and "qdamp_esd" in out
+    s1, s2 = (p["scale"] for p in res.phases)
+    assert abs(s1 - 0.6) < 1e-6 and abs(s2 - 0.4) < 1e-6
+    # PDFfit2's mass fraction x = s·⟨M⟩/⟨Z⟩², written out from the cells' contents
+    # (NaTiO2: 2 Na, 2 Ti, 4 O in 8 atoms; anatase: 4 Ti, 8 O in 12 atoms)
+    z1, m1 = (2 * 11 + 2 * 22 + 4 * 8) / 8, (2 * 22.98977 + 2 * 47.867 + 4 * 15.999) / 8
+    z2, m2 = (4 * 22 + 8 * 8) / 12, (4 * 47.867 + 8 * 15.999) / 12
+    x1, x2 = 0.6 * m1 / z1**2, 0.4 * m2 / z2**2
+    # atomic masses of xraydb vs the 5-digit values above: 1e-4 relative
+    assert abs(res.phases[0]["fraction"] - x1 / (x1 + x2)) < 1e-4
+    assert abs(res.phases[0]["fraction"] + res.phases[1]["fraction"] - 1) < 1e-12
+
+
+def test_pdffit_stru_file_gives_the_builtin_gr(tmp_path):
+    """A PDFfit .stru (full cell, P1) and the built-in phase are one structure."""
+    from xrdpdf.phases import get_phase
+
+    (tmp_path / "ni.stru").write_text(get_phase("Ni").structure.writeStr("pdffit"))
+    text = '[data]\nrmax = 12.0\n[[phase]]\nstructure = "{}"\nuiso = {{ Ni = 0.005 }}\n'
+    builtin = calculate(parse_model(text.format("Ni")))
+    stru = calculate(read_model(_write(tmp_path, text.format("ni.stru"))))
+    np.testing.assert_allclose(stru.y, builtin.y, atol=1e-10)  # round-off
