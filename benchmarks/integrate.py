@@ -1,24 +1,32 @@
-"""Benchmark: plain pyFAI loop versus xrdpdf's fast integration path (issue 8).
+"""Benchmark: xrdpdf integrate against a plain fabio + pyFAI script, in process and as a whole.
 
 Simulates N 2048² detector frames of an 11-ID-C-like set-up (λ = 0.1173 Å, 200 µm
-pixels, 350 mm, 3000 bins in Q), writes them as TIFF files (or, with ``--stack``, as one
-multi-frame HDF5 file), and integrates the same frames, in one run, with
+pixels, 350 mm, 3000 bins in Q, polarization 0.99, solid angle, Poisson σ), writes
+them as TIFF files (or, with ``--stack``, as one multi-frame HDF5 file) and measures,
+in one run:
 
-(a) a plain loop: ``fabio.open`` + pyFAI ``integrate1d`` (bbox/CSR/Cython, Poisson
-    errors, polarization 0.99, solid angle, mask and dark), the integrator built once;
-(b) xrdpdf's fast path: the precomputed operator of :mod:`xrdpdf._fastint`
-    (``SparseIntegrator.integrate_stack``), frames read by tifffile (h5py for the
-    stack) in a background thread while the previous frame is integrated.
+Whole process (what a user sees), each command a subprocess timed from outside,
+alternating, median of ``--pairs`` pairs (at least 3 unless ``--smoke``):
 
-Both timings include reading.  The operator build, the numba compilation and pyFAI's
-own CSR build are set-up (done once per geometry) and timed separately.  Printed:
-frames per second of both, their ratio, the largest relative deviation of (b) from
-(a), the operator's memory, and two floors of the fast path: reading alone, and the
-integration of frames already in memory.
+(a) plain: ``pyFAI.load`` + per frame ``fabio.open`` and ``integrate1d(...,
+    method=("bbox", "csr", "cython"), error_model="poisson", filename=...)``, one
+    output file per frame;
+(b) ours: the installed ``xrdpdf integrate FRAMES --poni P --npt 3000
+    --polarization 0.99 -o OUT`` (operator cache warm, as on the second run at a
+    beamline), one ``.xye`` per frame.
+
+``startup_s`` is (b) on one frame (process start to the first pattern written);
+``per_frame_ms`` = (``ours_s`` − ``startup_s``) / (N − 1), the steady state.
+
+In process: the plain loop and ``SparseIntegrator.integrate_stack`` (both with a
+dark and a mask), their deviation, ``kernel_ms`` (frames already in memory),
+``write_ms`` (one ``.xye`` of 3000 bins) and the HDF5 stack writer per frame, and
+the memory-bandwidth floor: the bytes the kernel streams per frame (operator +
+frame) divided by the read bandwidth of both cores measured by a small probe.
 
 Usage::
 
-    python benchmarks/integrate.py [--frames N] [--repeat R] [--stack] [--json] [--smoke]
+    python benchmarks/integrate.py [--frames N] [--pairs P] [--stack] [--json] [--smoke]
 
 The machine's load is recorded with the results: timings on a shared machine are noisy.
 """

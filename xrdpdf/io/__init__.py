@@ -47,10 +47,11 @@ from ._decode import COMPRESSED_SUFFIXES, decode_text, logical_suffix, read_byte
 from ._files import atomic_path, check_output, write_json, write_text
 from ._nexus import read_nexus
 from ._nxazint import rebin_accumulators, write_nxazint1d
+from ._stack import PatternStackWriter
 from ._text import read_text
 from ._vendor import read_binary
 from ._worker import is_worker_config, read_worker_config, worker_config_dict
-from ._write import HDF5_SUFFIXES, PDF_SUFFIXES, write_pattern
+from ._write import HDF5_SUFFIXES, PDF_SUFFIXES, format_table, write_pattern
 
 __all__ = [
     "XTYPES",
@@ -64,6 +65,8 @@ __all__ = [
     "read_worker_config",
     "worker_config_dict",
     "write_pattern",
+    "PatternStackWriter",
+    "format_table",
     "atomic_path",
     "write_json",
     "write_text",

@@ -1,0 +1,145 @@
+"""HDF5 stack of 1-D patterns: all frames of a long run in one NXdata file, written as they come."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import units
+from ..errors import InputError
+from ..pattern import Pattern
+from ._files import _header_value, check_output
+
+_AXIS = {units.Q_A: ("q", "1/angstrom"), units.TTH_DEG: ("two_theta", "degree")}
+
+
+class PatternStackWriter:
+    """Append patterns of one radial axis to ``/entry/data`` of one HDF5 (NeXus) file.
+
+    The file is written under a temporary name beside ``path`` and renamed onto it
+    by :meth:`close` (or on leaving a ``with`` block without an exception), so no
+    half-written stack is ever left under ``path``.  ``I`` and ``I_errors`` are
+    (frames, bins) datasets, chunked one frame per chunk and grown per frame;
+    ``source`` and ``frame`` say where each row came from.  A bin missing from a
+    pattern (empty bins are dropped by the integration) is NaN in its row.
+
+    Parameters
+    ----------
+    path : path-like
+        Output ``.h5``/``.nxs`` file.
+    x : (npt,) array_like
+        The full radial axis (e.g. the integrator's bin centres), in `unit`.
+    unit : str
+        ``"q_A^-1"`` or ``"2th_deg"``.
+    wavelength_A : float, optional
+        Written as ``/entry/wavelength`` (Å).
+    overwrite : bool
+        Replace an existing file (otherwise :class:`~xrdpdf.errors.InputError`).
+    metadata : mapping, optional
+        Attributes of ``/entry/metadata`` (provenance common to all frames).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        x: Any,
+        unit: str,
+        *,
+        wavelength_A: float | None = None,
+        overwrite: bool = False,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        import h5py
+
+        if unit not in _AXIS:
+            raise InputError(f"{path}: a pattern stack needs unit q_A^-1 or 2th_deg, got {unit}")
+        self.path = check_output(path, overwrite)
+        self.x = np.asarray(x, dtype=float)
+        self.unit = unit
+        self.count = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        prefix = f".{self.path.name}."
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=prefix, suffix=".part")
+        os.close(fd)
+        self._tmp = Path(tmp)
+        self._h5 = h5py.File(self._tmp, "w")
+        h5 = self._h5
+        h5.attrs["default"] = "entry"
+        h5.attrs["creator"] = "xrdpdf"
+        entry = h5.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        entry.attrs["default"] = "data"
+        data = entry.create_group("data")
+        name, axis_units = _AXIS[unit]
+        data.attrs.update(NX_class="NXdata", signal="I", axes=[".", name], xrdpdf_unit=unit)
+        data.create_dataset(name, data=self.x).attrs["units"] = axis_units
+        npt = self.x.size
+        for ds in ("I", "I_errors"):
+            data.create_dataset(
+                ds, shape=(0, npt), maxshape=(None, npt), chunks=(1, npt), dtype="f8"
+            )
+        text = h5py.string_dtype()
+        data.create_dataset("source", shape=(0,), maxshape=(None,), dtype=text, chunks=(256,))
+        data.create_dataset("frame", shape=(0,), maxshape=(None,), dtype="i8", chunks=(256,))
+        if wavelength_A is not None:
+            entry.create_dataset("wavelength", data=float(wavelength_A)).attrs["units"] = "angstrom"
+        md = entry.create_group("metadata")
+        md.attrs["NX_class"] = "NXcollection"
+        for key, value in (metadata or {}).items():
+            md.attrs[str(key)] = _header_value(value)
+        self._data = data
+
+    def append(self, pattern: Pattern, source: str = "", frame: int = -1) -> None:
+        """Add one pattern as the next row.
+
+        Raises
+        ------
+        InputError
+            A unit other than the stack's, or radial values not on its axis.
+        """
+        if pattern.unit != self.unit:
+            raise InputError(f"{self.path}: pattern in {pattern.unit}, stack in {self.unit}")
+        idx = np.searchsorted(self.x, pattern.x)
+        idx = np.clip(idx, 0, self.x.size - 1)
+        if not np.array_equal(self.x[idx], pattern.x):
+            what = source or "pattern"
+            raise InputError(f"{self.path}: {what}: radial axis differs from the stack's")
+        row_i = np.full(self.x.size, np.nan)
+        row_s = np.full(self.x.size, np.nan)
+        row_i[idx] = pattern.y
+        if pattern.sigma is not None:
+            row_s[idx] = pattern.sigma
+        n = self.count
+        d = self._data
+        for name, row in (("I", row_i), ("I_errors", row_s)):
+            d[name].resize(n + 1, axis=0)
+            d[name][n] = row
+        d["source"].resize(n + 1, axis=0)
+        d["source"][n] = str(source)
+        d["frame"].resize(n + 1, axis=0)
+        d["frame"][n] = -1 if frame is None else int(frame)
+        self.count = n + 1
+
+    def close(self) -> Path:
+        """Finish the file and rename it onto ``path``."""
+        self._h5.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Remove the temporary file; ``path`` stays untouched."""
+        self._h5.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> PatternStackWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
