@@ -37,7 +37,9 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -242,25 +244,178 @@ def host_info() -> dict:
     }
 
 
+# ------------------------------------------------------------------------- floors
+def bandwidth_probe(nbytes: int = 256 * 2**20, repeat: int = 5) -> float:
+    """Read bandwidth of all numba threads in bytes/s: a parallel sum over a large array.
+
+    The kernel reads its operator and the frame once per frame and writes only
+    small per-thread accumulators, so read bandwidth is its floor.  Best of `repeat`
+    (the least disturbed by other processes).
+    """
+    import numba
+
+    @numba.njit(parallel=True, cache=False)
+    def _sum(a):  # pragma: no cover - jit
+        acc = 0.0
+        for i in numba.prange(a.size):
+            acc += a[i]
+        return acc
+
+    a = np.ones(nbytes // 4, dtype=np.float32)
+    _sum(a[:1024])
+    best = np.inf
+    for _ in range(repeat):
+        t = time.perf_counter()
+        _sum(a)
+        best = min(best, time.perf_counter() - t)
+    return nbytes / best
+
+
+def kernel_bytes(si, frame: np.ndarray) -> int:
+    """Bytes the kernel streams per frame: the operator arrays it reads and the frame."""
+    op = si._op
+    return int(op.pad.nbytes + op.first.nbytes + op.ov_pix.nbytes + op.ov_bin.nbytes) + int(
+        op.ov_coef.nbytes + frame.nbytes
+    )
+
+
+def time_writers(si, frame, dark, nframes: int, tmpdir: Path) -> tuple[float, float]:
+    """ms per pattern: one ``.xye`` file (xrdpdf's writer) and one row of the HDF5 stack."""
+    from xrdpdf.io import PatternStackWriter, write_pattern
+    from xrdpdf.pattern import Pattern
+
+    radial, intensity, sigma = si.integrate(frame, dark)
+    pattern = Pattern(x=radial, y=intensity, unit="q_A^-1", wavelength_A=0.1173, sigma=sigma)
+    out = tmpdir / "writers"
+    out.mkdir()
+    t = time.perf_counter()
+    for i in range(nframes):
+        write_pattern(pattern, out / f"p{i:05d}.xye")
+    xye_ms = 1e3 * (time.perf_counter() - t) / nframes
+    t = time.perf_counter()
+    with PatternStackWriter(out / "stack.h5", radial, "q_A^-1", wavelength_A=0.1173) as w:
+        for i in range(nframes):
+            w.append(pattern, f"frame_{i:05d}.tif", i)
+    h5_ms = 1e3 * (time.perf_counter() - t) / nframes
+    shutil.rmtree(out)
+    return xye_ms, h5_ms
+
+
+# ------------------------------------------------------------------------- whole process
+PLAIN_SCRIPT = """\
+import sys
+from pathlib import Path
+
+import fabio
+import pyFAI
+
+ai = pyFAI.load(sys.argv[1])
+out, npt = Path(sys.argv[2]), int(sys.argv[3])
+out.mkdir(exist_ok=True)
+for name in sys.argv[4:]:
+    with fabio.open(name) as img:
+        data = img.data
+    ai.integrate1d(
+        data, npt, unit="q_A^-1", method=("bbox", "csr", "cython"), error_model="poisson",
+        polarization_factor=%r, correctSolidAngle=True,
+        filename=str(out / (Path(name).stem + ".xye")),
+    )
+"""
+
+
+def xrdpdf_command() -> list[str]:
+    """The installed ``xrdpdf`` script of this interpreter's environment."""
+    exe = Path(sys.executable).with_name("xrdpdf")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("xrdpdf")
+    if found is None:
+        raise SystemExit("integrate.py: error: the xrdpdf command is not installed")
+    return [found]
+
+
+def timed(cmd: list[str], env: dict, outdir: Path) -> float:
+    """Wall time of one subprocess, its output folder removed before and after."""
+    shutil.rmtree(outdir, ignore_errors=True)
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dt = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"integrate.py: error: {cmd[0]} failed: {proc.stderr.decode()[-400:]}")
+    return dt
+
+
+def whole_process(paths, poni: Path, npt: int, pairs: int, tmpdir: Path, log) -> dict:
+    """Plain script vs installed ``xrdpdf integrate``, alternating, medians of `pairs`."""
+    script = tmpdir / "plain_pyfai.py"
+    script.write_text(PLAIN_SCRIPT % POLARIZATION)
+    env = dict(os.environ, XRDPDF_CACHE=str(tmpdir / "xrdpdf_cache"))
+    names = [str(p) for p in paths]
+
+    def plain(files):
+        return [sys.executable, str(script), str(poni), str(tmpdir / "out_plain"), str(npt)] + files
+
+    def ours(files):
+        return xrdpdf_command() + [
+            "integrate",
+            *files,
+            "--poni",
+            str(poni),
+            "--npt",
+            str(npt),
+            "--polarization",
+            str(POLARIZATION),
+            "-o",
+            str(tmpdir / "out_ours"),
+        ]
+
+    timed(ours(names[:1]), env, tmpdir / "out_ours")  # builds the operator cache (set-up)
+    plain_s, ours_s, first_s = [], [], []
+    for k in range(pairs):
+        order = [("plain", plain), ("ours", ours)]
+        for name, cmd in order if k % 2 == 0 else order[::-1]:
+            dt = timed(cmd(names), env, tmpdir / f"out_{name}")
+            (plain_s if name == "plain" else ours_s).append(dt)
+        first_s.append(timed(ours(names[:1]), env, tmpdir / "out_ours"))
+        log(
+            f"  pair {k + 1}: plain {plain_s[-1]:.2f} s, ours {ours_s[-1]:.2f} s"
+            f" (ours on 1 frame {first_s[-1]:.2f} s; load {os.getloadavg()[0]:.2f})"
+        )
+    p, o, s1 = (statistics.median(v) for v in (plain_s, ours_s, first_s))
+    n = len(names)
+    return {
+        "whole_process_ratio": p / o,
+        "plain_s": p,
+        "ours_s": o,
+        "startup_s": s1,
+        "per_frame_ms": 1e3 * (o - s1) / max(n - 1, 1),
+        "plain_s_runs": plain_s,
+        "ours_s_runs": ours_s,
+        "startup_s_runs": first_s,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=50, help="number of frames (default 50)")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs of each path (default 3)")
-    ap.add_argument("--stack", action="store_true", help="one multi-frame HDF5 file")
+    ap.add_argument("--repeat", type=int, default=3, help="in-process runs of each path (3)")
+    ap.add_argument("--pairs", type=int, default=3, help="whole-process A/B pairs (default 3)")
+    ap.add_argument("--stack", action="store_true", help="in process: one multi-frame HDF5 file")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument(
-        "--smoke", action="store_true", help="tiny run (3 frames of 512², 750 bins, 1 repeat)"
+        "--smoke", action="store_true", help="tiny run (3 frames of 512², 750 bins, 1 pair)"
     )
     args = ap.parse_args(argv)
-    if args.frames < 1 or args.repeat < 1:
-        print("integrate.py: error: --frames and --repeat must be >= 1", file=sys.stderr)
+    if args.frames < 2 or args.repeat < 1 or args.pairs < 1:
+        print("integrate.py: error: --frames >= 2, --repeat and --pairs >= 1", file=sys.stderr)
         return 2
 
     from xrdpdf._fastint import SparseIntegrator
 
-    shape, pixel_m, npt, nframes, repeat = SHAPE, PIXEL_M, NPT, args.frames, args.repeat
+    shape, pixel_m, npt, nframes = SHAPE, PIXEL_M, NPT, args.frames
+    repeat, pairs = args.repeat, args.pairs
     if args.smoke:  # the same detector binned 4×4, with 4× coarser bins
-        shape, pixel_m, npt, nframes, repeat = (512, 512), 4 * PIXEL_M, NPT // 4, 3, 1
+        shape, pixel_m, npt, nframes, repeat, pairs = (512, 512), 4 * PIXEL_M, NPT // 4, 3, 1, 1
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     load_start = os.getloadavg()
     rng = np.random.default_rng(20240811)
@@ -270,14 +425,20 @@ def main(argv: list[str] | None = None) -> int:
         tmpdir = Path(tmp)
         t = time.perf_counter()
         frames, dark, mask = simulate(ai, shape, nframes, rng)
-        if args.stack:
-            paths = [write_stack(frames, nframes, shape, tmpdir / "stack.h5")]
-        else:
-            paths = write_tiffs(frames, tmpdir)
+        frames = list(frames)
+        tiffs = write_tiffs(frames, tmpdir)
+        paths = [write_stack(frames, nframes, shape, tmpdir / "stack.h5")] if args.stack else tiffs
+        del frames
+        poni = tmpdir / "geometry.poni"
+        ai.write(str(poni))
         log(
             f"simulated {nframes} frames {shape[0]}x{shape[1]} in {time.perf_counter() - t:.1f} s"
             f" ({'HDF5 stack' if args.stack else 'TIFF files'})"
         )
+
+        # --- whole process, first (the in-process part leaves large arrays around)
+        log("whole process (subprocesses timed from outside, alternating):")
+        whole = whole_process(tiffs, poni, npt, pairs, tmpdir, log)
 
         # --- set-up, once per geometry (not in the per-frame timings)
         t = time.perf_counter()
@@ -309,9 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         si.integrate(first, dark)  # numba compilation, or loading it from numba's cache
         jit_s = time.perf_counter() - t
 
-        # --- timed runs, interleaved so that both paths see the same load; each
-        # repeat also times the floors: reading alone (both readers) and integrating
-        # frames already in memory.
+        # --- in-process runs, interleaved so that both paths see the same load
         plain_runs, fast_runs, plain_cpu, fast_cpu = [], [], [], []
         read_ms, fabio_ms, kernel_ms = [], [], []
         for _ in range(repeat):
@@ -335,43 +494,52 @@ def main(argv: list[str] | None = None) -> int:
             fast_runs.append(nframes / dt)
             fast_cpu.append(1e3 * cpu / nframes)
             log(
-                f"  run: plain {plain_runs[-1]:6.2f} frames/s   fast {fast_runs[-1]:6.2f} frames/s"
-                f"   (read {read_ms[-1]:.1f} ms, fabio read {fabio_ms[-1]:.1f} ms, integrate"
-                f" in memory {kernel_ms[-1]:.1f} ms per frame; load {os.getloadavg()[0]:.2f})"
+                f"  in process: plain {plain_runs[-1]:6.2f} frames/s   fast {fast_runs[-1]:6.2f}"
+                f" frames/s   (read {read_ms[-1]:.1f} ms, fabio read {fabio_ms[-1]:.1f} ms,"
+                f" kernel {kernel_ms[-1]:.1f} ms per frame; load {os.getloadavg()[0]:.2f})"
             )
         dev_i, dev_s = deviations(plain_out, fast_out)
-        read_ms_med = statistics.median(read_ms)
-        kernel_ms_med = statistics.median(kernel_ms)
+        write_ms, h5_row_ms = time_writers(si, first, dark, nframes, tmpdir)
+        traffic = kernel_bytes(si, first)
+        bandwidth = bandwidth_probe(64 * 2**20 if args.smoke else 256 * 2**20)
 
+    kernel_ms_med = statistics.median(kernel_ms)
+    read_ms_med = statistics.median(read_ms)
+    floor_ms = 1e3 * traffic / bandwidth
     plain_fps = statistics.median(plain_runs)
     fast_fps = statistics.median(fast_runs)
     result = {
-        "schema_version": 1,
+        "schema_version": 2,
         "benchmark": "integrate",
         "mode": "hdf5_stack" if args.stack else "tiff_files",
         "frames": nframes,
+        "pairs": pairs,
         "repeat": repeat,
         "shape": list(shape),
         "npt": npt,
         "unit": UNIT,
-        "plain_fps": plain_fps,
-        "fast_fps": fast_fps,
-        "ratio": fast_fps / plain_fps,
+        **whole,
+        "kernel_ms": kernel_ms_med,
+        "write_ms": write_ms,
+        "h5_stack_row_ms": h5_row_ms,
+        "bandwidth_floor_ms": floor_ms,
+        "kernel_over_floor": kernel_ms_med / floor_ms,
+        "kernel_bytes_per_frame": traffic,
+        "read_bandwidth_GBps": bandwidth / 1e9,
+        "inprocess_plain_fps": plain_fps,
+        "inprocess_fast_fps": fast_fps,
+        "inprocess_ratio": fast_fps / plain_fps,
         "plain_fps_runs": plain_runs,
         "fast_fps_runs": fast_runs,
         # CPU time of the process (all threads) per frame: the work, whatever the load
         "plain_cpu_ms_per_frame": statistics.median(plain_cpu),
         "fast_cpu_ms_per_frame": statistics.median(fast_cpu),
-        "cpu_ratio": statistics.median(plain_cpu) / statistics.median(fast_cpu),
         "max_rel_dev": dev_i,
         "max_rel_dev_sigma": dev_s,
         "operator_nbytes": si.nbytes,
         "operator_nnz": si.nnz,
         "read_floor_ms": read_ms_med,
-        "read_floor_fps": 1e3 / read_ms_med,
         "fabio_read_ms": statistics.median(fabio_ms),
-        "kernel_floor_ms": kernel_ms_med,
-        "kernel_floor_fps": 1e3 / kernel_ms_med,
         "setup_s": {
             "pyfai_csr": pyfai_setup_s,
             "operator_build": build_s,
@@ -385,29 +553,45 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"plain (fabio + pyFAI integrate1d): {plain_fps:7.2f} frames/s")
-        print(f"fast  (xrdpdf operator, prefetch): {fast_fps:7.2f} frames/s")
-        print(f"ratio fast/plain:                  {result['ratio']:7.2f}")
-        print(f"max relative deviation I, sigma:   {dev_i:.2e}, {dev_s:.2e}")
-        print(
-            f"CPU time per frame (all threads):  plain {result['plain_cpu_ms_per_frame']:.1f} ms,"
-            f" fast {result['fast_cpu_ms_per_frame']:.1f} ms (ratio {result['cpu_ratio']:.2f})"
-        )
-        print(
-            f"operator: {si.nbytes / 2**20:.1f} MiB, {si.nnz} non-zeros; build {build_s:.2f} s,"
-            f" cached load {cache_load_s:.2f} s"
-        )
-        print(
-            f"floors: read {result['read_floor_ms']:.1f} ms/frame"
-            f" ({result['read_floor_fps']:.0f} frames/s; fabio {result['fabio_read_ms']:.1f} ms),"
-            " integrate in memory"
-            f" {result['kernel_floor_ms']:.1f} ms/frame ({result['kernel_floor_fps']:.0f} frames/s)"
-        )
-        print(
-            f"load average start {load_start[0]:.2f}, end {result['loadavg_end'][0]:.2f}"
-            f" on {result['cpu_count']} CPUs ({result['cpu']})"
-        )
+        report(result)
     return 0
+
+
+def report(r: dict) -> None:
+    n = r["frames"]
+    print(f"whole process, {n} frames, median of {r['pairs']} alternating pairs:")
+    print(f"  plain fabio + pyFAI script: {r['plain_s']:7.2f} s")
+    print(
+        f"  xrdpdf integrate:           {r['ours_s']:7.2f} s   ratio {r['whole_process_ratio']:.2f}"
+    )
+    print(
+        f"  xrdpdf start-up (1 frame):  {r['startup_s']:7.2f} s;"
+        f" steady state {r['per_frame_ms']:.1f} ms/frame ({1e3 / r['per_frame_ms']:.0f} frames/s)"
+    )
+    print("in process:")
+    print(
+        f"  plain {r['inprocess_plain_fps']:.2f} frames/s, fast {r['inprocess_fast_fps']:.2f}"
+        f" frames/s, ratio {r['inprocess_ratio']:.2f};"
+        f" max deviation I {r['max_rel_dev']:.1e}, σ {r['max_rel_dev_sigma']:.1e}"
+    )
+    print(
+        f"  kernel {r['kernel_ms']:.1f} ms/frame; floor {r['bandwidth_floor_ms']:.1f} ms"
+        f" ({r['kernel_bytes_per_frame'] / 1e6:.0f} MB at {r['read_bandwidth_GBps']:.1f} GB/s):"
+        f" kernel/floor {r['kernel_over_floor']:.2f}"
+    )
+    print(
+        f"  write .xye {r['write_ms']:.2f} ms/pattern, HDF5 stack {r['h5_stack_row_ms']:.2f}"
+        f" ms/row; read (tifffile) {r['read_floor_ms']:.1f} ms, fabio {r['fabio_read_ms']:.1f} ms"
+    )
+    s = r["setup_s"]
+    print(
+        f"  operator {r['operator_nbytes'] / 2**20:.0f} MiB, {r['operator_nnz']} non-zeros;"
+        f" build {s['operator_build']:.2f} s, cached load {s['operator_cache_load']:.3f} s"
+    )
+    print(
+        f"load average start {r['loadavg_start'][0]:.2f}, end {r['loadavg_end'][0]:.2f}"
+        f" on {r['cpu_count']} CPUs ({r['cpu']})"
+    )
 
 
 if __name__ == "__main__":

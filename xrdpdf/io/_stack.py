@@ -61,6 +61,7 @@ class PatternStackWriter:
         self.x = np.asarray(x, dtype=float)
         self.unit = unit
         self.count = 0
+        self._capacity = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         prefix = f".{self.path.name}."
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=prefix, suffix=".part")
@@ -115,17 +116,20 @@ class PatternStackWriter:
             row_s[idx] = pattern.sigma
         n = self.count
         d = self._data
-        for name, row in (("I", row_i), ("I_errors", row_s)):
-            d[name].resize(n + 1, axis=0)
-            d[name][n] = row
-        d["source"].resize(n + 1, axis=0)
+        if n == self._capacity:  # grow by doubling: a resize per row costs more than the row
+            self._capacity = max(16, 2 * n)
+            for name in ("I", "I_errors", "source", "frame"):
+                d[name].resize(self._capacity, axis=0)
+        d["I"][n] = row_i
+        d["I_errors"][n] = row_s
         d["source"][n] = str(source)
-        d["frame"].resize(n + 1, axis=0)
         d["frame"][n] = -1 if frame is None else int(frame)
         self.count = n + 1
 
     def close(self) -> Path:
         """Finish the file and rename it onto ``path``."""
+        for name in ("I", "I_errors", "source", "frame"):
+            self._data[name].resize(self.count, axis=0)
         self._h5.close()
         os.replace(self._tmp, self.path)
         return self.path
