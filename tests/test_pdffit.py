@@ -264,3 +264,12 @@ def test_pdffit_stru_file_gives_the_builtin_gr(tmp_path):
     builtin = calculate(parse_model(text.format("Ni")))
     stru = calculate(read_model(_write(tmp_path, text.format("ni.stru"))))
     np.testing.assert_allclose(stru.y, builtin.y, atol=1e-10)  # round-off
+
+
+def test_result_row_for_a_series_table():
+    truth = parse_model('[data]\nrmax = 10.0\n[[phase]]\nstructure = "Ni"\nspdiameter = 40.0\n')
+    start = parse_model('[data]\nrmax = 10.0\n[[phase]]\nstructure = "Ni"\nspdiameter = 30.0\n'
+                        'vary = ["spdiameter"]\n')  # fmt: skip
+    row = fit(calculate(truth), start).row()
+    assert abs(row["pdffit_Ni_spdiameter_A"] - 40.0) < 1e-4  # noise-free: exact
+    assert row["pdffit_Ni_a_A_esd"] == 0.0 and "pdffit_rw" in row

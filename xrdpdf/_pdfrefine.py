@@ -59,12 +59,26 @@ class PdfFitResult:
     def as_dict(self) -> dict[str, Any]:
         """The JSON summary: rw, chi2_red, converged, qdamp, qbroad, phases, …"""
         out: dict[str, Any] = {"rw": self.rw, "chi2_red": self.chi2_red, "gof": self.gof,
-                               "converged": self.converged, "nfev": self.nfev}  # fmt: skip
+                               "converged": self.converged, "nfev": self.nfev,
+                               "esd_scaling": "lmfit stderr, scaled by sqrt(chi2_red)"}  # fmt: skip
         for key in ("qdamp", "qbroad"):
             out[key] = self.values[key]
             if key in self.model.vary:
                 out[f"{key}_esd"] = self.esds.get(key)
         out["phases"] = [dict(p) for p in self.phases]
+        return out
+
+    def row(self, prefix: str = "pdffit_") -> dict[str, Any]:
+        """Flat columns for a per-sample table: Rw, χ²ν and per phase the cell
+        edges, spdiameter, δ2 and fraction with esds (``pdffit_<phase>_a_A`` …)."""
+        out: dict[str, Any] = {f"{prefix}rw": self.rw, f"{prefix}chi2_red": self.chi2_red,
+                               f"{prefix}converged": self.converged}  # fmt: skip
+        for p in self.phases:
+            pre = f"{prefix}{p['name']}_"
+            for key in ("a_A", "c_A", "spdiameter_A", "delta2_A2", "scale", "fraction"):
+                if key in p:
+                    out[pre + key] = p[key]
+                    out[pre + key + "_esd"] = p[key + "_esd"]
         return out
 
     def _repr_html_(self) -> str:
