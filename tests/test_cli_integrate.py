@@ -216,3 +216,26 @@ def test_installed_script(setup, tmp_path):
     assert summary["schema_version"] == 1
     assert Path(summary["written"][0]["path"]).is_file()
     assert proc.stderr.strip() == f"xrdpdf: error: {missing}: image file not found"
+
+
+def test_h5stack_rows_equal_the_per_frame_files(setup, tmp_path):
+    import h5py
+
+    d, poni, _, _ = setup
+    inputs = [str(d / "a.tif"), str(d / "b.tif")]
+    assert _main(["integrate", *inputs, "--poni", str(poni), "-o", str(tmp_path / "x")]) == 0
+    out = tmp_path / "s"
+    args = ["integrate", *inputs, "--poni", str(poni), "-o", str(out), "--format", "h5stack"]
+    assert _main(args) == 0
+    with h5py.File(out / "patterns.h5") as h5:
+        data = h5["entry/data"]
+        q, intensity, sigma = data["q"][()], data["I"][()], data["I_errors"][()]
+        assert [s.decode() for s in data["source"][()]] == inputs
+    for row, name in enumerate(("a", "b")):
+        ref = read_pattern(tmp_path / "x" / f"{name}.xye")
+        keep = np.isfinite(intensity[row])
+        # the text file holds 11 significant digits
+        np.testing.assert_allclose(q[keep], ref.x, rtol=1e-10)
+        np.testing.assert_allclose(intensity[row, keep], ref.y, rtol=1e-10)
+        np.testing.assert_allclose(sigma[row, keep], ref.sigma, rtol=1e-10)
+    assert _main(args) == 2  # the stack exists: refused before any frame is integrated

@@ -478,6 +478,17 @@ class Integrator:
             res = self.ai.integrate1d(data, s.npt, **kwargs)
         return res
 
+    def radial_axis(self) -> np.ndarray | None:
+        """Every bin centre (settings' unit) of the fast engine; None for the pyfai engine.
+
+        The patterns drop empty bins, so this is the axis that holds all of them
+        (e.g. the columns of an HDF5 stack).  pyFAI's bins are known only once a
+        frame is integrated, hence None there.
+        """
+        if self.settings.method != "fast":
+            return None
+        return np.asarray(self._fast_engine().radial, dtype=float)
+
     def _pyfai(self, data: np.ndarray):
         res = self._pyfai_result(data)
         radial = np.asarray(res.radial, dtype=float)

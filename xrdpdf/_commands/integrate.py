@@ -26,7 +26,16 @@ from ._common import (
     show_progress,
 )
 
-FORMATS = {"xye": ".xye", "xy": ".xy", "chi": ".chi", "h5": ".h5", "nxazint1d": ".nxs"}
+FORMATS = {
+    "xye": ".xye",
+    "xy": ".xy",
+    "chi": ".chi",
+    "h5": ".h5",
+    "nxazint1d": ".nxs",
+    "h5stack": ".h5",
+}
+#: The one output file of ``--format h5stack`` in OUTDIR.
+STACK_NAME = "patterns.h5"
 
 
 def _explicit(ctx: typer.Context, names: dict[str, str]) -> frozenset[str]:
@@ -138,12 +147,15 @@ def run_integrate(
     if outdir.exists() and not outdir.is_dir():
         raise InputError(f"{outdir}: output path exists and is not a folder")
 
+    stack = _Stack(outdir / STACK_NAME, integrator, overwrite) if fmt == "h5stack" else None
+
     def target(item) -> Path:
-        return outdir / f"{img.frame_stem(item)}{suffix}"
+        return stack.path if stack else outdir / f"{img.frame_stem(item)}{suffix}"
 
     def frames() -> Iterator:
         for item in img.iter_many(images, sum_frames=sum_frames):
-            if isinstance(item, img.Frame) and not overwrite and target(item).exists():
+            exists = stack is None and not overwrite and isinstance(item, img.Frame)
+            if exists and target(item).exists():
                 yield img.BadInput(
                     item.source, f"{target(item)}: output exists; use --overwrite", item.index
                 )
@@ -155,25 +167,35 @@ def run_integrate(
     results = integrate_frames(integrator, frames())
     if fmt == "nxazint1d":
         results = _nxazint_results(integrator, frames())
+
     def write(res) -> None:
         path = target(res)
-        if fmt == "nxazint1d":
+        if stack is not None:
+            stack.append(res)
+        elif fmt == "nxazint1d":
             config = worker_config(integrator)
             write_nxazint1d(res.pyfai_result, path, overwrite=overwrite, config=config)
         else:
             write_pattern(res.pattern, path, overwrite=overwrite)
 
     results = progress(results, None, "integrating", show)
-    for res, error in _written_behind(results, write):
-        entry = {"source": str(res.source), "frame": res.index}
-        if res.ok and error is None:
-            entry.update(path=str(target(res)), npoints=len(res.pattern))
-            written.append(entry)
-            continue
-        entry["error"] = res.error if not res.ok else error
-        failed.append(entry)
-        if report is not None:
-            report(entry["error"])
+    try:
+        for res, error in _written_behind(results, write):
+            entry = {"source": str(res.source), "frame": res.index}
+            if res.ok and error is None:
+                entry.update(path=str(target(res)), npoints=len(res.pattern))
+                written.append(entry)
+                continue
+            entry["error"] = res.error if not res.ok else error
+            failed.append(entry)
+            if report is not None:
+                report(entry["error"])
+    except BaseException:
+        if stack is not None:
+            stack.finish(keep=False)
+        raise
+    if stack is not None:
+        stack.finish(keep=bool(written))
     config_path = None
     if written:
         config_path = _write_worker_config(integrator, outdir / "integration.json", overwrite)
@@ -187,6 +209,46 @@ def run_integrate(
         "wavelength_A": integrator.wavelength_A,
         "poni": str(poni),
     }
+
+
+class _Stack:
+    """``--format h5stack``: every pattern of the run as a row of one HDF5 file.
+
+    The output is checked before any frame is integrated; the file is opened on the
+    first pattern (on the fast engine's full radial axis, else the first pattern's)
+    and renamed into place by :meth:`finish` only if a pattern was written.
+    """
+
+    def __init__(self, path: Path, integrator, overwrite: bool) -> None:
+        from ..io import check_output
+
+        self.path = check_output(path, overwrite)
+        self._integrator = integrator
+        self._overwrite = overwrite
+        self._writer = None
+
+    def append(self, res) -> None:
+        from ..io import PatternStackWriter
+
+        if self._writer is None:
+            integ = self._integrator
+            axis = integ.radial_axis()
+            self._writer = PatternStackWriter(
+                self.path,
+                res.pattern.x if axis is None else axis,
+                res.pattern.unit,
+                wavelength_A=integ.wavelength_A,
+                overwrite=self._overwrite,
+                metadata=integ.metadata(),
+            )
+        self._writer.append(res.pattern, str(res.source), res.index)
+
+    def finish(self, keep: bool) -> None:
+        if self._writer is not None:
+            if keep:
+                self._writer.close()
+            else:
+                self._writer.abort()
 
 
 def _written_behind(results: Iterable, write: Callable) -> Iterator[tuple[Any, str | None]]:
@@ -299,7 +361,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--format",
                 help="Output format: xye, xy, chi, h5 (NXdata) or nxazint1d (.nxs, pyFAI's "
-                "NXazint1d with its accumulators, pyFAI engine).",
+                "NXazint1d with its accumulators, pyFAI engine), one file per frame; h5stack: "
+                f"all frames as rows of one OUTDIR/{STACK_NAME} (long runs).",
             ),
         ] = "xye",
         method: MethodOption = None,
