@@ -74,6 +74,7 @@ _LAZY: dict[str, str] = {
     "RefinementSession": "notebook",
     "PdfSession": "notebook",
     "SeriesExplorer": "notebook",
+    "PdfFitSession": "notebook",
 }
 
 # Pipeline-stage modules, importable as attributes (``xrdpdf.refine.refine(...)``).  A function
@@ -87,6 +88,7 @@ _SUBMODULES = (
     "integrate",
     "io",
     "pdf",
+    "pdffit",
     "phases",
     "refine",
     "series",

@@ -10,6 +10,8 @@ returns.
   :meth:`~RefinementSession.table`, :meth:`~RefinementSession.figure`.
 * :class:`PdfSession` — I(Q) (and a background) → G(r) → correlation length ξ;
   :meth:`~PdfSession.update` with ``qmax``, ``rpoly``, ``bkg_scale``.
+* :class:`PdfFitSession` — an observed G(r) and a real-space model (:mod:`xrdpdf.pdffit`);
+  ``set``, ``fit``, ``adopt``; :func:`pdffit_panel` is its panel.
 * :class:`SeriesExplorer` — reads the output folder of ``xrdpdf series``
   (:func:`xrdpdf.series.run_series`).
 * :func:`refinement_panel`, :func:`pdf_panel`, :func:`series_panel` — the ipywidgets front
@@ -39,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from ._pdffit_panel import PdfFitPanel, PdfFitSession, pdffit_panel
 from .errors import ConvergenceError, InputError, XrdpdfError
 from .pattern import Pattern
 
@@ -56,6 +59,9 @@ __all__ = [
     "figure_png",
     "show_figure",
     "require_ipywidgets",
+    "PdfFitSession",
+    "PdfFitPanel",
+    "pdffit_panel",
 ]
 
 _UNSET: Any = object()
