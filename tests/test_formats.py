@@ -191,6 +191,10 @@ def test_utf16_bom_and_decimal_commas(tmp_path):
     np.testing.assert_allclose(p.x, [10.5, 10.6, 10.7])
     np.testing.assert_allclose(p.y, [100.25, 101.5, 99.75])
     assert p.metadata["decimal_comma"] is True
+    # commas both as decimal marks and between columns: ambiguous, named as such
+    (tmp_path / "both.csv").write_text("10,5,100,25\n10,6,101,5\n10,7,99,75\n")
+    with pytest.raises(InputError, match="decimal commas"):
+        read_pattern(tmp_path / "both.csv", xtype="q")
     (tmp_path / "semi.csv").write_text("10,5;100,25\n10,6;101,5\n")
     assert read_pattern(tmp_path / "semi.csv", xtype="q").x[1] == pytest.approx(10.6)
 

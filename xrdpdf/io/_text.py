@@ -80,6 +80,14 @@ def load_numeric(path: Path, lines: list[str], start: int = 0) -> tuple[np.ndarr
             rows.append([float(v) for v in fields])
         except ValueError:
             raise InputError(f"{path}: non-numeric line in the data: {s[:60]!r}") from None
+    if "decimal_comma" not in notes and not any("." in s for s in body) and "," in body[0]:
+        x0 = [r[0] for r in rows]
+        if len(set(x0)) < len(x0):
+            raise InputError(
+                f"{path}: the numbers look like decimal commas with commas also between "
+                f"the columns ({body[0][:40]!r}: repeated first values); separate the "
+                "columns with tabs, blanks or ';'"
+            )
     lengths = {len(r) for r in rows}
     ncol = min(lengths)
     if len(lengths) == 1 and (ncol <= 3 or not _is_pairs(rows)):
