@@ -74,6 +74,7 @@ References
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -130,7 +131,8 @@ def parse_composition(text: str) -> dict[str, float]:
         parsed = xraydb.chemparse("".join(text.split()))
     except ValueError as exc:
         first = str(exc).splitlines()[0]
-        what = "unknown element in" if "not an element" in first else "cannot read"
+        bad = re.match(r"'(\w+)' is not an element symbol", first)
+        what = f"unknown element {bad.group(1)!r} in" if bad else "cannot read"
         raise InputError(
             f"{what} composition {text!r} ({first}): write it like 'TiO2' or "
             "'Zr H2 P2 O8 H2 O' (element symbols with counts)"
