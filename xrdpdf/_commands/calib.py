@@ -101,6 +101,7 @@ def register(app: typer.Typer) -> None:
             if key == "figure" and no_plot or key == "resolution" and no_resolution:
                 continue
             check_output(p, overwrite)
+        shp = _parse_shape(shape)
         img = next(iter_frames(image, sum_frames=True)).data
         user_mask = None
         if mask is not None:
@@ -110,7 +111,6 @@ def register(app: typer.Typer) -> None:
         if flip_ud:
             img = np.flipud(img)
             user_mask = None if user_mask is None else np.flipud(user_mask)
-        shp = _parse_shape(shape)
         if shp is not None and shp != img.shape:
             raise InputError(f"--shape {shp[0]}x{shp[1]} differs from the image {img.shape}")
         det = make_detector(name=detector, pixel_size_m=pixel_size, shape=shp or img.shape)
