@@ -16,12 +16,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
 import typer
 
 from . import _commands
+from .errors import XrdpdfWarning
 
 app = typer.Typer(
     name="xrdpdf",
@@ -102,10 +104,25 @@ def _report_click_exception(exc: Any) -> int:
     return code
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print an :class:`XrdpdfWarning` as one line; others as Python does."""
+    if issubclass(category, XrdpdfWarning):
+        print(f"xrdpdf: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        print(
+            warnings.formatwarning(message, category, filename, lineno, line),
+            end="",
+            file=sys.stderr,
+        )
+
+
 def _main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code (for tests)."""
     try:
-        rv = app(args=argv, prog_name="xrdpdf", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", XrdpdfWarning)
+            warnings.showwarning = _show_warning
+            rv = app(args=argv, prog_name="xrdpdf", standalone_mode=False)
     except (typer.Exit, SystemExit) as exc:
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))
         return int(code or 0)

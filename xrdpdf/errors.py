@@ -7,7 +7,14 @@ stderr and exit code 2; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["XrdpdfError", "InputError", "ConvergenceError", "CalibrationError"]
+__all__ = [
+    "XrdpdfError",
+    "InputError",
+    "ConvergenceError",
+    "CalibrationError",
+    "XrdpdfWarning",
+    "InputWarning",
+]
 
 
 class XrdpdfError(Exception):
@@ -24,3 +31,14 @@ class ConvergenceError(XrdpdfError, RuntimeError):
 
 class CalibrationError(ConvergenceError):
     """Geometry calibration failed (rings not found, wrong calibrant or wavelength)."""
+
+
+class XrdpdfWarning(UserWarning):
+    """Base class of warnings about the user's input or a result's reliability.
+
+    The CLI prints each as one line ``xrdpdf: warning: <msg>`` on stderr.
+    """
+
+
+class InputWarning(XrdpdfWarning):
+    """An implausible but usable input (the value is used as given)."""

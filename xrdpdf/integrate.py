@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from . import units
+from ._poni import check_geometry, check_poni_text
 from .errors import InputError
 from .images import BadInput, Frame, check_shape, combine_masks, invalid_pixels
 from .pattern import Pattern
@@ -120,7 +121,11 @@ def load_poni(path: str | os.PathLike):
         raise InputError(f"{path}: PONI file is empty (0 bytes)")
     from .io import is_worker_config, read_worker_config
 
-    source: Any = read_worker_config(path)["poni"] if is_worker_config(path) else str(path)
+    if is_worker_config(path):
+        source: Any = read_worker_config(path)["poni"]
+    else:
+        check_poni_text(path)
+        source = str(path)
     try:
         ai = pyFAI.load(source)
     except Exception as exc:
@@ -134,6 +139,7 @@ def load_poni(path: str | os.PathLike):
             f"{path}: PONI file has no wavelength; add a 'Wavelength: <metres>' line "
             "(e.g. Wavelength: 1.173e-11 for 0.1173 Å)"
         )
+    check_geometry(ai, str(path))
     return ai
 
 
