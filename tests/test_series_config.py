@@ -5,7 +5,7 @@ import math
 import pytest
 
 from xrdpdf import InputError
-from xrdpdf.series import load_series, volume_changes
+from xrdpdf.series import DerivedSpec, derive, load_series
 
 GOOD = """
 [series]
@@ -17,6 +17,9 @@ npt = 500
 qmax = "auto"
 [refine]
 phases = ["NaTiO2"]
+[labels]
+cycle = "integer"
+state = ["pristine", "sodiated", "desodiated"]
 [[sample]]
 name = "c20_sod"
 cycle = 20
@@ -58,15 +61,19 @@ def test_good_file(folder):
         ('name = "c0"', 'name = "../c0"', "not a safe file name"),
         ('name = "c0"', 'name = "a/b"', "not a safe file name"),
         ('name = "c0"', 'name = "c20_sod"', "repeated"),
-        ('state = "pristine"', 'state = "charged"', "state must be one of"),
+        (
+            'state = "pristine"',
+            'state = "charged"',
+            "state must be one of pristine, sodiated, desodiated",
+        ),
         ('images = "img_a.tif"', 'images = "nothing_*.tif"', "no image matches"),
         ('poni = "geo.poni"', 'poni = "missing.poni"', "poni 'missing.poni' not found"),
-        ("cycle = 0", "cycle = -1", "cycle must be an integer"),
+        ("cycle = 0", "cycle = 1.5", "cycle must be an integer"),
         ("[pdf]", "[pfd]", "unknown key 'pfd' in the top level"),
         # values are checked at load (by the same builders the run uses), not mid-run
         ("npt = 500", 'npt = "many"', r"\[integrate\] npt must be a number"),
         ('qmax = "auto"', 'qmax = "lots"', "qmax must be a number"),
-        ('composition = "TiO2"', 'composition = "Xx2O"', "unknown element 'Xx'"),
+        ('composition = "TiO2"', 'composition = "Xx2O"', "unknown element.*'Xx'"),
         ('phases = ["NaTiO2"]', 'phases = ["NaTiO2"]\nfit_range = 3', "fit_range must be"),
         ('phases = ["NaTiO2"]', 'phases = ["Unobtainium"]', "Unobtainium"),
         (
@@ -97,12 +104,21 @@ def test_volume_change_closed_form():
     a_s = 4.20464
     a_d = a_s * (1 / 1.02) ** (1 / 3)
     rows = [
-        {"cycle": 20, "state": "sodiated", "a_A": a_s, "a_esd_A": 1e-4},
-        {"cycle": 20, "state": "desodiated", "a_A": a_d, "a_esd_A": 1e-4},
-        {"cycle": 10, "state": "sodiated", "a_A": a_s, "a_esd_A": 1e-4},
-        {"cycle": 0, "state": "pristine", "a_A": float("nan")},
+        {"group": "c20", "state": "sodiated", "a_A": a_s, "a_esd_A": 1e-4},
+        {"group": "c20", "state": "desodiated", "a_A": a_d, "a_esd_A": 1e-4},
+        {"group": "c10", "state": "sodiated", "a_A": a_s, "a_esd_A": 1e-4},
+        {"group": "c00", "state": "pristine", "a_A": float("nan")},
     ]
-    volume_changes(rows)
+    spec = DerivedSpec(
+        "volume_change_pct",
+        "volume_change",
+        "a_A",
+        "state",
+        "desodiated",
+        "sodiated",
+        "volume_change_esd_pct",
+    )
+    derive(rows, spec)
     assert rows[0]["volume_change_pct"] == pytest.approx(2.0, rel=1e-12)
     assert rows[1]["volume_change_pct"] == rows[0]["volume_change_pct"]
     # esd: 3·√2·(1e-4/4.2)·1.02·100 ≈ 0.0103 %
@@ -110,6 +126,100 @@ def test_volume_change_closed_form():
         3 * math.hypot(1e-4 / a_s, 1e-4 / a_d) * 1.02 * 100, rel=1e-12
     )
     assert "volume_change_pct" not in rows[2] and "volume_change_pct" not in rows[3]
+
+
+@pytest.mark.parametrize(
+    "kind, value, esd",
+    [
+        # x_to = 3.9, x_from = 3.8, σ = 0.01 and 0.02: closed forms of each kind
+        ("difference", 0.1, math.hypot(0.01, 0.02)),
+        ("ratio", 3.9 / 3.8, 3.9 / 3.8 * math.hypot(0.01 / 3.9, 0.02 / 3.8)),
+        (
+            "relative_change_pct",
+            (3.9 / 3.8 - 1) * 100,
+            100 * 3.9 / 3.8 * math.hypot(0.01 / 3.9, 0.02 / 3.8),
+        ),
+    ],
+)
+def test_derived_kinds_closed_form(kind, value, esd):
+    rows = [
+        {"group": "g", "temperature_K": 300, "xi_A": 3.8, "xi_esd_A": 0.02},
+        {"group": "g", "temperature_K": 600, "xi_A": 3.9, "xi_esd_A": 0.01},
+    ]
+    derive(rows, DerivedSpec("d_A", kind, "xi_A", "temperature_K", 300, 600, "d_esd_A"))
+    assert rows[0]["d_A"] == pytest.approx(value, rel=1e-12) and rows[1]["d_A"] == rows[0]["d_A"]
+    assert rows[0]["d_esd_A"] == pytest.approx(esd, rel=1e-12)
+
+
+TEMPERATURE = """
+[series]
+poni = "geo.poni"
+composition = "TiO2"
+[labels]
+temperature_K = "number"
+[[derived]]
+name = "xi_change_A"
+kind = "difference"
+column = "xi_A"
+label = "temperature_K"
+from = 300
+to = 600
+[group.heating]
+phases = ["anatase"]
+pdf = { qmax = 20.0 }
+[[sample]]
+name = "t300"
+group = "heating"
+temperature_K = 300
+images = "img_a.tif"
+[[sample]]
+name = "t600"
+group = "heating"
+temperature_K = 600.0
+images = "img_b.tif"
+pdf = { rmax = 40.0 }
+"""
+
+
+def test_labels_groups_and_derived_of_a_temperature_series(folder):
+    f = folder / "t.toml"
+    f.write_text(TEMPERATURE)
+    cfg = load_series(f)
+    a, b = cfg.samples
+    assert a.labels == {"temperature_K": 300} and a.temperature_K == 300 and a.group == "heating"
+    assert a.phases == ("anatase",)  # from the group
+    assert a.pdf == {"qmax": 20.0} and b.pdf == {"qmax": 20.0, "rmax": 40.0}
+    assert [d.name for d in cfg.derived] == ["xi_change_A"]
+    assert cfg.derived[0].esd_name == "xi_change_esd_A"
+    from xrdpdf.series import summary_columns
+
+    cols = summary_columns(cfg)
+    assert cols[:3] == ("name", "group", "temperature_K")
+    assert "cycle" not in cols and "state" not in cols and "xi_change_esd_A" in cols
+
+
+@pytest.mark.parametrize(
+    "old, new, match",
+    [
+        ("temperature_K = 300\n", 'temperature_K = "warm"\n', "temperature_K must be a number"),
+        (
+            'group = "heating"\ntemperature_K = 300',
+            'group = "cooling"\ntemperature_K = 300',
+            "group 'cooling' is not a",
+        ),
+        ('label = "temperature_K"', 'label = "cycle"', "label 'cycle' is not declared"),
+        ('kind = "difference"', 'kind = "integral"', "kind must be one of"),
+        ('temperature_K = "number"', 'name = "number"', "not a free column name"),
+        ("pdf = { rmax = 40.0 }", "pdf = { rmaxx = 40.0 }", "unknown key 'rmaxx'"),
+    ],
+)
+def test_temperature_series_bad(folder, old, new, match):
+    f = folder / "t.toml"
+    assert old.replace("\\n", "\n") in TEMPERATURE
+    f.write_text(TEMPERATURE.replace(old, new, 1))
+    with pytest.raises(InputError, match=match) as err:
+        load_series(f)
+    assert str(f) in str(err.value)
 
 
 def test_documented_example_is_valid(tmp_path):

@@ -15,7 +15,8 @@ import pytest
 
 from xrdpdf import demo
 from xrdpdf.cli import _main
-from xrdpdf.series import SUMMARY_COLUMNS, load_series, read_summary, run_series
+from xrdpdf.refine import PhaseResult
+from xrdpdf.series import load_series, read_summary, run_series
 
 NAMES = ("c00_pristine", "c01_sod", "c20_sod", "c20_desod")
 
@@ -52,14 +53,34 @@ def test_demo_summary_shows_what_was_simulated(two_workers):
     assert rows["c20_sod"]["volume_change_pct"] == pytest.approx(100 * demo.VOLUME_CHANGE, abs=0.3)
     # Scherrer V^1/3 of the RS grains: simulated 30 Å (K = 0.9); 10 % as in the refine tests
     assert rows["c20_sod"]["size_A"] == pytest.approx(30.0, rel=0.1)
-    assert rows["c00_pristine"]["rs_fraction"] == 0 and rows["c20_sod"]["rs_fraction"] == 1
+    # an undetected or unrefined phase is a result, never an error
+    assert math.isnan(rows["c00_pristine"]["rs_fraction"])  # NaTiO2 is not refined there
+
+
+@pytest.mark.xfail(
+    "crystalline_fraction" not in PhaseResult.__dataclass_fields__,
+    reason="xrdpdf.refine does not report the crystalline fraction yet",
+    strict=True,
+)
+def test_demo_rs_fraction_is_the_simulated_atom_fraction(two_workers):
+    rows = _by_name(two_workers.rows)
+    # the demo puts 90 % of the atoms of c20_sod in the RS crystallites (demo.demo_samples)
+    assert rows["c20_sod"]["rs_fraction"] == pytest.approx(0.9, abs=0.05)
+    assert 0 < rows["c20_sod"]["rs_fraction_esd"] < 0.05
 
 
 def test_outputs_summary_and_report(two_workers):
     out = two_workers.summary_csv.parent
     rows = read_summary(out / "summary.csv")
     assert [r["name"] for r in rows] == list(NAMES)
-    assert list(rows[0]) == list(SUMMARY_COLUMNS)
+    assert list(rows[0]) == list(two_workers.columns)
+    # the demo's columns, in this order, among them (names that scripts read)
+    demo_columns = (
+        "name", "cycle", "state", "phase", "a_A", "a_esd_A", "size_A", "size_esd_A",
+        "rs_fraction", "rwp", "xi_A", "xi_esd_A", "r_noise_A", "volume_change_pct",
+        "volume_change_esd_pct", "qmax_invA", "n_images", "input_hash", "error",
+    )
+    assert [c for c in two_workers.columns if c in demo_columns] == list(demo_columns)
     import h5py
 
     with h5py.File(out / "summary.h5") as h5:
@@ -78,7 +99,7 @@ def test_one_and_two_workers_identical_and_rerun_skips(demo_dir, two_workers, tm
     cfg = load_series(demo_dir / "series.toml")
     one = run_series(cfg, tmp_path / "w1", workers=1)
     for a, b in zip(one.rows, two_workers.rows, strict=True):
-        for col in SUMMARY_COLUMNS:
+        for col in one.columns:
             va, vb = a[col], b[col]
             if isinstance(va, float) and math.isnan(va):
                 assert isinstance(vb, float) and math.isnan(vb), col

@@ -338,6 +338,11 @@ def _truth(s: DemoSample) -> dict[str, Any]:
     }
 
 
+def _group(s: DemoSample) -> str:
+    """The demo's groups: one per cycle of the TiO2 electrode, one for the amorphous electrode."""
+    return "aTiO2" if s.name.startswith("aTiO2") else f"c{s.cycle:02d}"
+
+
 def _series_toml(samples: Sequence[DemoSample], npix: int) -> str:
     lines = [
         "# The built-in demo series (written by `xrdpdf demo`); paths are relative to this file.",
@@ -369,11 +374,36 @@ def _series_toml(samples: Sequence[DemoSample], npix: int) -> str:
             "matrix",
             f'amorphous_reference = "{AMORPHOUS_REFERENCE}"',
         ]
+    lines += [
+        "# rs_fraction: the crystalline fraction of the rocksalt phase",
+        'fraction_phase = "NaTiO2"',
+        "",
+        "[labels]                          # the columns that place a sample in the story",
+        'cycle = "integer"',
+        'state = ["pristine", "sodiated", "desodiated"]',
+        "",
+        "[figures]",
+        'x = "cycle"',
+        'by = "state"',
+        'peaks = "NaTiO2"                  # reflections marked on the waterfall',
+        "",
+        "[[derived]]                       # ΔV/V of the rocksalt cell on desodiation",
+        'name = "volume_change_pct"',
+        'kind = "volume_change"',
+        'column = "a_A"',
+        'label = "state"',
+        'from = "desodiated"',
+        'to = "sodiated"',
+    ]
+    groups = {_group(s) for s in samples}
+    for g in sorted(groups):
+        lines += ["", f"[group.{g}]"]
     for s in samples:
         lines += [
             "",
             "[[sample]]",
             f'name = "{s.name}"',
+            f'group = "{_group(s)}"',
             f"cycle = {s.cycle}",
             f'state = "{s.state}"',
             f'images = ["images/{s.name}.tif"]',
@@ -381,6 +411,8 @@ def _series_toml(samples: Sequence[DemoSample], npix: int) -> str:
             f'composition = "{s.composition}"',
             "phases = [" + ", ".join(f'"{p}"' for p in s.phases) + "]",
         ]
+        if s.state == "pristine" and s.phases:
+            lines.append("amorphous_reference = false   # no amorphous matrix before cycling")
     return "\n".join(lines) + "\n"
 
 

@@ -461,15 +461,17 @@ class Integrator:
         bad = invalid_pixels(data)
         if (bad | self.static_mask).all():
             raise InputError("no valid pixel (all NaN, negative or masked); nothing to integrate")
-        return self._pyfai_result(np.where(bad, np.nan, data))
+        summed = frame.summed if isinstance(frame, Frame) else 1
+        dark = self._dark if self._dark is None or summed == 1 else self._dark * summed
+        return self._pyfai_result(np.where(bad, np.nan, data), dark)
 
-    def _pyfai_result(self, data: np.ndarray):
+    def _pyfai_result(self, data: np.ndarray, dark: np.ndarray | None):
         s = self.settings
         kwargs: dict[str, Any] = dict(
             correctSolidAngle=s.correct_solid_angle,
             polarization_factor=s.polarization_factor,
             mask=self.static_mask,
-            dark=self._dark,
+            dark=dark,
             flat=self._flat,
             unit=s.unit,
             method=s.pyfai_method,
@@ -495,8 +497,8 @@ class Integrator:
             return None
         return np.asarray(self._fast_engine().radial, dtype=float)
 
-    def _pyfai(self, data: np.ndarray):
-        res = self._pyfai_result(data)
+    def _pyfai(self, data: np.ndarray, dark: np.ndarray | None):
+        res = self._pyfai_result(data, dark)
         radial = np.asarray(res.radial, dtype=float)
         intensity = np.asarray(res.intensity, dtype=float)
         sigma = None if res.sigma is None else np.asarray(res.sigma, dtype=float)
@@ -556,10 +558,12 @@ class Integrator:
         s = self.settings
         engine = s.method
         nbad = None
+        # a sum of N frames holds N darks; pyFAI subtracts the dark and takes σ from raw counts
+        dark = self._dark if self._dark is None or summed == 1 else self._dark * summed
         if engine == "fast":
             # the kernel reads the frame in its own dtype and leaves NaN and negative pixels
             # out per frame, as pyFAI does with a dynamic mask: no float copy, no pixel map
-            radial, intensity, sigma = self._fast_engine().integrate(data, dark=self._dark)
+            radial, intensity, sigma = self._fast_engine().integrate(data, dark=dark)
             radial = np.asarray(radial, float)
             intensity = np.asarray(intensity, float)
             sigma = None if sigma is None else np.asarray(sigma, float)
@@ -579,7 +583,7 @@ class Integrator:
                         "nothing to integrate"
                     )
                 data = np.where(bad, np.nan, data)  # pyFAI drops NaN pixels (dynamic mask)
-            radial, intensity, sigma, valid = self._pyfai(data)
+            radial, intensity, sigma, valid = self._pyfai(data, dark)
         valid &= np.isfinite(intensity) & np.isfinite(radial)
         if sigma is not None:
             valid &= np.isfinite(sigma)

@@ -766,21 +766,7 @@ class PdfSession:
 
 
 # ------------------------------------------------------------------------------ series
-_SERIES_COLUMNS = (
-    "name",
-    "cycle",
-    "state",
-    "phase",
-    "a_A",
-    "a_esd_A",
-    "size_A",
-    "rs_fraction",
-    "rwp",
-    "xi_A",
-    "xi_esd_A",
-    "qmax_invA",
-    "error",
-)
+_SERIES_HIDDEN = ("size_esd_A", "r_noise_A", "n_images", "input_hash")
 
 
 class SeriesExplorer:
@@ -809,6 +795,20 @@ class SeriesExplorer:
             self.rows = read_summary(summary)
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(f"{summary}: cannot read the summary ({exc})") from exc
+        self.columns = tuple(self.rows[0]) if self.rows else ()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The series file's sample labels (the columns between ``group`` and ``phase``)."""
+        cols = self.columns
+        if "group" not in cols or "phase" not in cols:
+            return ()
+        return cols[cols.index("group") + 1 : cols.index("phase")]
+
+    @property
+    def default_columns(self) -> tuple[str, ...]:
+        """The columns :meth:`table` shows by default (all but bookkeeping)."""
+        return tuple(c for c in self.columns if c not in _SERIES_HIDDEN)
 
     @property
     def names(self) -> list[str]:
@@ -854,13 +854,14 @@ class SeriesExplorer:
         except ValueError as exc:
             raise InputError(f"{f}: not valid JSON ({exc})") from exc
 
-    def table(self, columns: Sequence[str] = _SERIES_COLUMNS) -> list[dict[str, Any]]:
-        """The summary rows restricted to ``columns``."""
+    def table(self, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """The summary rows restricted to ``columns`` (default :attr:`default_columns`)."""
+        columns = self.default_columns if columns is None else columns
         return [{c: r.get(c) for c in columns} for r in self.rows]
 
-    def table_html(self, columns: Sequence[str] = _SERIES_COLUMNS) -> str:
+    def table_html(self, columns: Sequence[str] | None = None) -> str:
         """The summary as an HTML table."""
-        return _html_table(self.rows, columns)
+        return _html_table(self.rows, self.default_columns if columns is None else columns)
 
     def _repr_html_(self) -> str:
         return self.table_html()
@@ -877,7 +878,7 @@ class SeriesExplorer:
         ax_q.set(
             xlabel="Q (Å⁻¹)",
             ylabel="I (a.u.)",
-            title=f"{name}: cycle {row['cycle']}, {row['state']}",
+            title=", ".join([name, *(f"{k} {row[k]}" for k in self.labels)]),
         )
         if gr is None:
             ax_r.text(0.5, 0.5, "no G(r)", ha="center", va="center", transform=ax_r.transAxes)
@@ -890,11 +891,18 @@ class SeriesExplorer:
         ax_r.set(xlabel="r (Å)", ylabel="G (Å⁻²)")
         return fig
 
-    def trend_figures(self) -> dict[str, Any]:
-        """Correlation length vs cycle and lattice parameter vs state (from the summary)."""
+    def trend_figures(self, x: str | None = None, by: str | None = None) -> dict[str, Any]:
+        """Correlation length and lattice parameter against the label ``x``, per label ``by``."""
         from .plot import series as sp
 
-        return {"xi": sp.corrlen_figure(self.rows), "lattice": sp.lattice_figure(self.rows)}
+        for lab in (x, by):
+            if lab is not None and lab not in self.labels:
+                known = ", ".join(self.labels) or "none"
+                raise InputError(f"{lab!r} is not a label of this series ({known})")
+        return {
+            "xi": sp.corrlen_figure(self.rows, x=x, by=by),
+            "lattice": sp.lattice_figure(self.rows, x=x, by=by),
+        }
 
 
 # ---------------------------------------------------------------------------------- panels
@@ -1206,7 +1214,11 @@ class SeriesPanel:
             self.details.value = _status(str(exc), False)
             return row
         ref = self.explorer.refinement(name)
-        items = [{"quantity": k, "value": row.get(k)} for k in _SERIES_COLUMNS[3:]]
+        items = [
+            {"quantity": k, "value": row.get(k)}
+            for k in self.explorer.default_columns
+            if k not in ("name", "group", *self.explorer.labels)
+        ]
         if ref is not None:
             items += [
                 {"quantity": "refinement: " + k, "value": ref.get(k)}

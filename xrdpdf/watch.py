@@ -59,9 +59,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import images, integrate, io
+from . import images, integrate, io, reduce
 from .errors import InputError
-from .pattern import Pattern
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -190,35 +189,23 @@ class ImageReducer:
     ) -> None:
         self.poni = Path(poni)
         self.outdir = Path(outdir)
-        self.settings = settings if settings is not None else integrate.IntegrationSettings()
         self.pdf_config = pdf_config
         if self.outdir.exists() and not self.outdir.is_dir():
             raise InputError(f"{self.outdir}: output path exists and is not a folder")
-        self._ai = integrate.load_poni(self.poni)
-        self._files = {"mask": mask, "darks": list(darks) if darks else None, "flat": flat}
-        self._integrator: integrate.Integrator | None = None
-        if self._ai.detector.shape is not None or mask or darks or flat:
-            self._integrator = self._build(None)  # reads mask/dark/flat now: errors at start
-        self.outdir.mkdir(parents=True, exist_ok=True)
-
-    # -- integrator, built once
-    def _build(self, first_image: str | os.PathLike | None) -> integrate.Integrator:
-        return integrate.integrator_from_files(
-            self.poni, self.settings, first_image=first_image, **self._files
+        self._reducer = reduce.Reducer(
+            self.poni, settings, mask=mask, darks=darks, flat=flat, pdf_config=pdf_config
         )
+        self.settings = settings if settings is not None else integrate.IntegrationSettings()
+        self.outdir.mkdir(parents=True, exist_ok=True)
 
     def integrator(self, first_image: str | os.PathLike | None = None) -> integrate.Integrator:
         """The integrator; built from ``first_image``'s shape if the detector has none."""
-        if self._integrator is None:
-            if first_image is None:
-                raise InputError(f"{self.poni}: the detector has no shape; give an image")
-            self._integrator = self._build(first_image)
-        return self._integrator
+        return self._reducer.integrator(first_image)
 
     @property
     def wavelength_A(self) -> float:
         """Wavelength of the geometry, Å."""
-        return integrate.poni_wavelength_A(self._ai)
+        return self._reducer.wavelength_A
 
     # -- names
     def output_names(self, path: str | os.PathLike, nframes: int) -> list[str]:
@@ -306,26 +293,21 @@ class ImageReducer:
                 return _row(name, path, res.index, error=f"{t}: {reason}")
         xye = targets[0]
         try:
-            io.write_pattern(res.pattern, xye, overwrite=True)
+            reduced = self._reducer.finish(res)
+        except InputError as exc:
+            reduced, error = reduce.Reduced(name, res.pattern), f"PDF: {exc}"
+        else:
+            error = None
+        try:
+            files = reduce.write_reduced(reduced, self.outdir, suffix=self.suffix, overwrite=True)
         except InputError as exc:
             return _row(name, path, res.index, error=str(exc))
-        written.append(xye)
+        written.extend(files)
+        if error is not None:
+            return _row(name, path, res.index, output=str(xye), error=error)
         if self.pdf_config is None:
             return _row(name, path, res.index, output=str(xye))
-        gr = targets[1]
-        try:
-            self._pdf_step(res.pattern, gr)
-        except InputError as exc:
-            return _row(name, path, res.index, output=str(xye), error=f"PDF: {exc}")
-        written.append(gr)
-        return _row(name, path, res.index, output=str(xye), gr=str(gr))
-
-    def _pdf_step(self, pattern: Pattern, target: Path) -> Path:
-        """The optional PDF step: I(Q) → G(r), written to ``target``."""
-        from . import pdf
-
-        result = pdf.transform(pattern, self.pdf_config)
-        return io.write_pattern(result.gr, target, overwrite=True)
+        return _row(name, path, res.index, output=str(xye), gr=str(targets[1]))
 
 
 # -------------------------------------------------------------------- state

@@ -93,13 +93,9 @@ def run_integrate(
     """
     from .. import images as img
     from ..errors import InputError
-    from ..integrate import (
-        IntegrationSettings,
-        integrate_frames,
-        integrator_from_files,
-        worker_config,
-    )
-    from ..io import is_worker_config, write_nxazint1d, write_pattern
+    from ..integrate import IntegrationSettings, integrate_frames, worker_config
+    from ..io import is_worker_config, write_nxazint1d
+    from ..reduce import Reduced, Reducer, write_reduced
 
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -133,15 +129,8 @@ def run_integrate(
         }
         overrides = {k: v for k, v in given.items() if k in (explicit or ()) or k == "method"}
         settings = None
-    integrator = integrator_from_files(
-        poni,
-        settings,
-        mask=mask,
-        darks=darks,
-        flat=flat,
-        first_image=images[0],
-        overrides=overrides,
-    )
+    reducer = Reducer(poni, settings, mask=mask, darks=darks, flat=flat, overrides=overrides)
+    integrator = reducer.integrator(images[0])
     settings = integrator.settings
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
@@ -176,7 +165,8 @@ def run_integrate(
             config = worker_config(integrator)
             write_nxazint1d(res.pyfai_result, path, overwrite=overwrite, config=config)
         else:
-            write_pattern(res.pattern, path, overwrite=overwrite)
+            reduced = Reduced(img.frame_stem(res), res.pattern)
+            write_reduced(reduced, outdir, suffix=suffix, overwrite=overwrite)
 
     results = progress(results, None, "integrating", show)
     try:

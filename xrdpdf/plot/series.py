@@ -26,19 +26,19 @@ __all__ = [
 
 #: Cu Kα1 wavelength in Å (Bearden 1967), for the lab-2θ view of synchrotron data.
 CU_KA1_A = 1.540562
-_STATE_STYLE = {
-    "pristine": ("k", "o"),
-    "sodiated": ("tab:blue", "s"),
-    "desodiated": ("tab:orange", "^"),
-}
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
-def _label(row: Mapping[str, Any]) -> str:
-    return f"{row['name']} (c{row['cycle']}, {row['state']})"
+def _label(row: Mapping[str, Any], labels: Sequence[str] = ()) -> str:
+    values = ", ".join(f"{k} {row[k]}" for k in labels if k in row and row[k] != "")
+    return f"{row['name']} ({values})" if values else str(row["name"])
 
 
 def waterfall_figure(
-    patterns: Sequence[Pattern], rows: Sequence[Mapping[str, Any]], rs_peaks_q: Sequence[float] = ()
+    patterns: Sequence[Pattern],
+    rows: Sequence[Mapping[str, Any]],
+    peaks_q: Sequence[float] = (),
+    labels: Sequence[str] = (),
 ):
     """I(Q) waterfall (left) and the same data on a Cu Kα1 2θ axis (right).
 
@@ -48,8 +48,10 @@ def waterfall_figure(
         I(Q) per sample, Q in Å⁻¹.
     rows : sequence of mapping
         Summary rows (for labels), same order.
-    rs_peaks_q : sequence of float
-        Rocksalt reflection positions (Å⁻¹), marked on both panels.
+    peaks_q : sequence of float
+        Reflection positions (Å⁻¹) of one phase, marked on both panels.
+    labels : sequence of str
+        Row keys shown in the legend beside the name.
 
     Notes
     -----
@@ -61,25 +63,28 @@ def waterfall_figure(
     offset = 0.0
     for p, row in zip(patterns, rows, strict=True):
         y = p.y / max(np.max(p.y), 1e-300)
-        ax_q.plot(p.x, y + offset, lw=0.8, label=_label(row))
+        ax_q.plot(p.x, y + offset, lw=0.8, label=_label(row, labels))
         keep = p.x < qmax_cu
         if keep.sum() > 1:
             ax_t.plot(q_to_tth(p.x[keep], CU_KA1_A), y[keep] + offset, lw=0.8)
         offset += 0.6
-    for q in rs_peaks_q:
+    for q in peaks_q:
         ax_q.axvline(q, color="0.7", lw=0.6, ls=":")
         if q < qmax_cu:
             ax_t.axvline(float(q_to_tth(q, CU_KA1_A)), color="0.7", lw=0.6, ls=":")
     ax_q.set(xlabel="Q (Å⁻¹)", ylabel="I / I_max + offset", title="I(Q), λ-independent")
     ax_q.set_xlim(left=0.5, right=min(12.0, max(p.x[-1] for p in patterns)))
-    ax_t.set(xlabel="2θ (°, Cu Kα1)", title="as lab Cu Kα 2θ (RS peaks dotted)")
+    ax_t.set(xlabel="2θ (°, Cu Kα1)", title="as lab Cu Kα 2θ (reflections dotted)")
     ax_t.set_xlim(10, 80)
     ax_q.legend(fontsize=7, loc="upper right")
     return fig
 
 
 def gr_overlay_figure(
-    grs: Sequence[Pattern], rows: Sequence[Mapping[str, Any]], rmax_A: float = 40.0
+    grs: Sequence[Pattern],
+    rows: Sequence[Mapping[str, Any]],
+    rmax_A: float = 40.0,
+    labels: Sequence[str] = (),
 ):
     """G(r) of every sample, offset vertically, with the correlation length marked."""
     fig, ax = new_figure(figsize=(7, 6))
@@ -87,7 +92,7 @@ def gr_overlay_figure(
     for g, row in zip(grs, rows, strict=True):
         keep = g.x <= rmax_A
         amp = max(np.max(np.abs(g.y[keep])), 1e-300)
-        ax.plot(g.x[keep], g.y[keep] / amp + offset, lw=0.8, label=_label(row))
+        ax.plot(g.x[keep], g.y[keep] / amp + offset, lw=0.8, label=_label(row, labels))
         xi = row.get("xi_A")
         if isinstance(xi, float) and math.isfinite(xi) and xi <= rmax_A:
             ax.plot([xi], [offset], "|", ms=14, color="k")
@@ -95,44 +100,53 @@ def gr_overlay_figure(
     ax.set(
         xlabel="r (Å)",
         ylabel="G(r) / max|G| + offset",
-        title="G(r) across cycles (| = correlation length ξ)",
+        title="G(r) (| = correlation length ξ)",
     )
     ax.legend(fontsize=7, loc="upper right")
     return fig
 
 
-def _by_state_figure(rows, key: str, esd_key: str, ylabel: str, title: str):
-    """``key`` (± ``esd_key``) against cycle, one marker style per state."""
+def _by_label_figure(
+    rows, key: str, esd_key: str, ylabel: str, title: str, x: str | None, by: str | None
+):
+    """``key`` (± ``esd_key``) against the label ``x`` (sample order when None).
+
+    One marker style per value of the label ``by`` (all rows alike when None).
+    """
     fig, ax = new_figure(figsize=(6, 4.5))
-    for state, (color, marker) in _STATE_STYLE.items():
-        sel = [r for r in rows if r["state"] == state and _ok(r.get(key))]
-        if sel:
-            ax.errorbar(
-                [r["cycle"] for r in sel],
-                [r[key] for r in sel],
-                yerr=[_or0(r.get(esd_key)) for r in sel],
-                fmt=marker,
-                color=color,
-                capsize=3,
-                label=state,
-            )
-    ax.set(xlabel="cycle", ylabel=ylabel, title=title)
+    order = {r["name"]: i for i, r in enumerate(rows)}
+    groups: dict[Any, list] = {}
+    for r in rows:
+        if _ok(r.get(key)) and (x is None or _ok(r.get(x))):
+            groups.setdefault(r.get(by) if by else None, []).append(r)
+    for i, (value, sel) in enumerate(groups.items()):
+        ax.errorbar(
+            [r[x] if x else order[r["name"]] for r in sel],
+            [r[key] for r in sel],
+            yerr=[_or0(r.get(esd_key)) for r in sel],
+            fmt=_MARKERS[i % len(_MARKERS)],
+            color=f"C{i}",
+            capsize=3,
+            label=None if by is None else f"{by} {value}",
+        )
+    if x is None:
+        ax.set_xticks(range(len(rows)), [r["name"] for r in rows], rotation=45, ha="right")
+    ax.set(xlabel=x or "sample", ylabel=ylabel, title=title)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     return fig
 
 
-def corrlen_figure(rows: Sequence[Mapping[str, Any]]):
-    """Correlation length ξ (Å) against cycle, with esd error bars, per state."""
-    return _by_state_figure(
-        rows, "xi_A", "xi_esd_A", "correlation length ξ (Å)", "PDF correlation length"
+def corrlen_figure(rows: Sequence[Mapping[str, Any]], x: str | None = None, by: str | None = None):
+    """Correlation length ξ (Å) against the label ``x``, with esd error bars, per ``by``."""
+    return _by_label_figure(
+        rows, "xi_A", "xi_esd_A", "correlation length ξ (Å)", "PDF correlation length", x, by
     )
 
 
-def lattice_figure(rows: Sequence[Mapping[str, Any]]):
-    """Refined rocksalt a (Å) per cycle and state, with esd error bars (rows with RS only)."""
-    rs_rows = [r for r in rows if _or0(r.get("rs_fraction")) > 0]
-    return _by_state_figure(rs_rows, "a_A", "a_esd_A", "a (Å)", "lattice parameter vs state")
+def lattice_figure(rows: Sequence[Mapping[str, Any]], x: str | None = None, by: str | None = None):
+    """Refined a (Å) of the first phase against the label ``x``, per ``by`` (refined rows only)."""
+    return _by_label_figure(rows, "a_A", "a_esd_A", "a (Å)", "lattice parameter", x, by)
 
 
 def _ok(v: Any) -> bool:
