@@ -493,3 +493,12 @@ def test_truncated_cache_file_is_rebuilt(ai, images, tmp_path):
     si.cache_path.write_bytes(data[: len(data) // 2])
     again = SparseIntegrator.from_pyfai(ai, SHAPE, NPT, "q_A^-1", cache_dir=tmp_path)
     assert not again.loaded_from_cache
+
+
+def test_eviction_deletes_operators_of_the_old_layout(ai, tmp_path):
+    old = tmp_path / "fastint_0123456789abcdef0123456789abcdef.npz"
+    old.write_bytes(b"x" * 100)
+    other = tmp_path / "notes.txt"  # not an operator: never touched
+    other.write_text("keep")
+    si = SparseIntegrator.from_pyfai(ai, SHAPE, NPT, "q_A^-1", cache_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([si.cache_path.name, "notes.txt"])

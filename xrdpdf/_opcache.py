@@ -8,6 +8,7 @@ Size cap
     After a new operator is written, the least recently used files (by
     modification time, which a load refreshes) are deleted until the cache
     fits the cap; the file just written is always kept.  ``0`` keeps only it.
+    Operators of the earlier ``fastint_*.npz`` layout are deleted then too.
 Layout
     An 8-byte magic, the length of a JSON header (uint64, little endian), the
     header (field name → dtype, shape, byte offset), then each array's raw bytes
@@ -20,6 +21,7 @@ This is a private helper of :mod:`xrdpdf._fastint`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -34,8 +36,9 @@ __all__ = ["DEFAULT_MAX_MB", "default_cache_dir", "max_bytes", "load", "save", "
 DEFAULT_MAX_MB = 2000
 _MAGIC = b"XRDPDFOP"
 _ALIGN = 4096
-#: Files of earlier cache layouts, removed by the eviction like any other.
-_PATTERNS = ("fastint_*.op", "fastint_*.npz")
+_PATTERN = "fastint_*.op"
+#: Operators of an earlier layout (never read again): deleted by every eviction.
+_LEGACY = "fastint_*.npz"
 
 
 def default_cache_dir() -> Path:
@@ -144,16 +147,19 @@ def evict(directory: Path, keep: Path, limit: int | None = None) -> list[Path]:
         The deleted files.
     """
     limit = max_bytes() if limit is None else limit
-    entries = []
-    for pattern in _PATTERNS:
-        for p in directory.glob(pattern):
-            try:
-                st = p.stat()
-            except OSError:  # deleted meanwhile by another process
-                continue
-            entries.append((st.st_mtime, st.st_size, p))
-    total = sum(size for _, size, _ in entries)
     removed = []
+    for p in directory.glob(_LEGACY):
+        with contextlib.suppress(OSError):
+            p.unlink()
+            removed.append(p)
+    entries = []
+    for p in directory.glob(_PATTERN):
+        try:
+            st = p.stat()
+        except OSError:  # deleted meanwhile by another process
+            continue
+        entries.append((st.st_mtime, st.st_size, p))
+    total = sum(size for _, size, _ in entries)
     for _, size, p in sorted(entries):
         if total <= limit:
             break
