@@ -201,3 +201,13 @@ def test_qdamp_from_resolution_is_the_gaussian_damping():
     g_0, _ = sine_transform(q[q < 25], np.sin(q * r0)[q < 25], r)
     # ratio of the peak heights at r0 equals exp(−(qd r0)²/2) to the edge effects (< 1 %)
     assert g_s[0] / g_0[0] == pytest.approx(np.exp(-0.5 * (qd * r0) ** 2), rel=0.01)
+
+
+def test_says_when_the_data_do_not_determine_xi(debye_grs):
+    """A 50 Å sphere seen only to r = 35 Å: ConvergenceError, not a number."""
+    g = debye_grs["NaTiO2", 50.0, 0.9]
+    m = g.x <= 35.0
+    with pytest.raises(ConvergenceError, match="do not determine"):
+        correlation_length(Pattern(g.x[m], g.y[m], "r_A"))
+    # the same data to 95 Å are determined (the positive control of the same sphere)
+    assert abs(correlation_length(g).xi_A / 50.0 - 1) < 0.15
