@@ -690,9 +690,10 @@ class PdfSession:
 
     def _compute(self, config) -> PdfUpdate:
         from .corrlen import correlation_length
-        from .pdf import transform
+        from .reduce import pdf_step
 
-        result = transform(self.pattern, config, background=self.background)
+        # ξ apart: a failed fit is the session's message, not an exception
+        result, _ = pdf_step(self.pattern, config, background=self.background)
         corr, err = None, None
         try:
             corr = correlation_length(result.gr, **self.corrlen_kwargs)

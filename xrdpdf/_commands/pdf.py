@@ -79,7 +79,8 @@ def register(app: typer.Typer) -> None:
         --qmin 0.85 --qmax 25 --qmaxinst 29 --rmax 60 -o Ni.gr
         """
         from ..io import check_output, read_pattern, write_pattern
-        from ..pdf import PdfConfig, transform
+        from ..pdf import PdfConfig
+        from ..reduce import pdf_step
 
         if output.suffix.lower() != ".gr":
             raise InputError(f"{output}: the output must end in .gr (got {output.suffix!r})")
@@ -112,7 +113,7 @@ def register(app: typer.Typer) -> None:
             lorch=lorch,
             bkg_scale=1.0 if bscale is None else bscale,
         )
-        result = transform(sample, config, background)
+        result, _ = pdf_step(sample, config, background=background)
         for key, path in outs.items():
             write_pattern(getattr(result, key), path, overwrite=overwrite)
         if plot is not None:

@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--pdf", help="Also transform each pattern to G(r) (STEM.gr).")
         ] = False,
         composition: Annotated[
-            str | None, typer.Option("--composition", help="Sample formula for --pdf, e.g. TiO2.")
+            str | None, typer.Option("--composition", help="Sample formula for --pdf, e.g. CeO2.")
         ] = None,
         qmax: Annotated[
             str | None,
@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
         exits (2 if every new image failed).  An existing output is kept unless
         --overwrite.  Files named .* or *.part / *.tmp are ignored.
 
-        Example: xrdpdf watch /data/incoming --poni calib/11idc_default.poni -o reduced/ --pdf --composition TiO2
+        Example: xrdpdf watch /data/incoming --poni calib/11idc_default.poni -o reduced/ --pdf --composition CeO2
         """  # noqa: E501
         from ..errors import InputError
         from ..integrate import IntegrationSettings
@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
         pdf_config = None
         if pdf:
             if not composition:
-                raise InputError("--pdf needs the sample's --composition (e.g. TiO2)")
+                raise InputError("--pdf needs the sample's --composition (e.g. CeO2)")
             from ..pdf import PdfConfig
 
             kw: dict = {"rmax_A": rmax}

@@ -12,11 +12,11 @@ Example (``examples/series.toml`` is a complete one)::
 
     [series]
     poni = "geometry.poni"
-    composition = "TiO2"              # PDF composition (also per group or sample)
+    composition = "CeO2"              # PDF composition (also per group or sample)
     [labels]                          # free sample labels: columns of the summary
     temperature_K = "number"          # "integer", "number", "text" or a list of values
     [refine]
-    phases = ["anatase"]
+    phases = ["CeO2"]
     [[derived]]                       # a quantity between two samples of one group
     name = "a_change_pct"
     kind = "relative_change_pct"      # difference, ratio, relative_change_pct, volume_change
@@ -25,7 +25,7 @@ Example (``examples/series.toml`` is a complete one)::
     from = 300
     to = 600
     [group.heating]
-    phases = ["anatase"]
+    phases = ["CeO2"]
     [[sample]]
     name = "t300"
     group = "heating"

@@ -238,15 +238,34 @@ def _attempt(row: dict[str, Any], stage: str, func: Callable[..., Any], *args: A
 
 
 def _pdf_sample(config: SeriesConfig, sample: SampleSpec, iq: Pattern, row: dict[str, Any]):
+    """I(Q) → S(Q), F(Q), G(r) (:func:`xrdpdf.reduce.pdf_step`)."""
     from .. import io
     from ..reduce import pdf_step
 
     bkg = sample.pdf.get("bkg")
     background = io.read_pattern(bkg) if bkg is not None else None
-    res, cl = pdf_step(iq, pdf_config(config, sample), background=background, corrlen_kwargs={})
+    res, _ = pdf_step(iq, pdf_config(config, sample), background=background)
     row["qmax_invA"] = res.qmax_invA
-    row.update(xi_A=cl.xi_A, xi_esd_A=_num(cl.xi_esd_A), r_noise_A=_num(cl.r_noise_A))
     return res
+
+
+def _corrlen_sample(config: SeriesConfig, iq: Pattern, res, row: dict[str, Any]) -> None:
+    """ξ of the G(r); with ``[series] resolution`` the instrument's Q_damp enters the fit.
+
+    Q_damp = ⟨FWHM(Q)⟩/(2√(2 ln 2)) over the transform's Q range
+    (:func:`xrdpdf.corrlen.qdamp_from_resolution`).
+    """
+    from .. import corrlen
+
+    kw: dict[str, Any] = {}
+    if config.resolution is not None:
+        from ..phases import load_resolution
+
+        kw["qdamp_invA"] = corrlen.qdamp_from_resolution(
+            load_resolution(config.resolution), res.qmin_invA, res.qmax_invA, iq.wavelength_A
+        )
+    cl = corrlen.correlation_length(res.gr, **kw)
+    row.update(xi_A=cl.xi_A, xi_esd_A=_num(cl.xi_esd_A), r_noise_A=_num(cl.r_noise_A))
 
 
 def process_sample(
@@ -298,6 +317,7 @@ def process_sample(
         _attempt(row, "refine", _refine_sample, config, sample, iq, reference, sdir, row)
     pdf = _attempt(row, "pdf", _pdf_sample, config, sample, iq, row)
     if pdf is not None:
+        _attempt(row, "corrlen", _corrlen_sample, config, iq, pdf, row)
         write_reduced(Reduced(sample.name, iq, pdf), sdir, pdf_files=PDF_FILES, overwrite=True)
     io.write_json(row, sdir / "result.json", overwrite=True)
     return SampleOutcome(row, iq, None if pdf is None else pdf.gr)
