@@ -69,6 +69,9 @@ __all__ = [
     "CU_KA1_A",
     "CU_KA2_A",
     "CU_KA2_RATIO",
+    "CU_KB_A",
+    "ANODES",
+    "anode_lines",
     "Site",
     "Phase",
     "Reflections",
@@ -92,11 +95,54 @@ __all__ = [
     "powder_pattern",
 ]
 
-#: Cu Kα1 and Kα2 wavelengths in Å (Bearden 1967, Rev. Mod. Phys. 39, 78).
-CU_KA1_A = 1.540562
-CU_KA2_A = 1.544390
-#: Intensity ratio I(Kα2)/I(Kα1) (GSAS-II default instrument parameters).
+#: Cu Kα1, Kα2 and Kβ1,3 wavelengths in Å (Hölzer et al. 1997, Phys. Rev. A 56, 4554,
+#: https://doi.org/10.1103/PhysRevA.56.4554; the values of the NIST SRM certificates).
+CU_KA1_A = 1.5405929
+CU_KA2_A = 1.5444274
+CU_KB_A = 1.3922340
+#: Start value of the intensity ratio I(Kα2)/I(Kα1) (GSAS-II default instrument parameters).
 CU_KA2_RATIO = 0.5
+
+#: Anode → (Kα1, Kα2, Kβ1,3) in Å.  Cr, Co, Cu: Hölzer et al. 1997; Mo, Ag: Deslattes
+#: et al. 2003, Rev. Mod. Phys. 75, 35 (https://doi.org/10.1103/RevModPhys.75.35).
+ANODES: dict[str, tuple[float, float, float]] = {
+    "Cr": (2.2897260, 2.2936510, 2.0848810),
+    "Co": (1.7889960, 1.7928350, 1.6208260),
+    "Cu": (CU_KA1_A, CU_KA2_A, CU_KB_A),
+    "Mo": (0.7093171, 0.7136035, 0.6323029),
+    "Ag": (0.5594218, 0.5638128, 0.4970810),
+}
+
+
+def anode_lines(anode: str, kbeta: bool = False) -> tuple[tuple[float, float], ...]:
+    """Emission lines (wavelength Å, relative intensity) of an X-ray tube anode.
+
+    Parameters
+    ----------
+    anode : str
+        ``"Cu"``, ``"Mo"``, ``"Co"``, ``"Ag"`` or ``"Cr"`` (case-insensitive), see :data:`ANODES`.
+    kbeta : bool
+        Include the Kβ1,3 line (unfiltered or partly filtered tube); its intensity is a
+        start value of 0.05 relative to Kα1, refined by :func:`xrdpdf.refine.refine`.
+
+    Returns
+    -------
+    tuple of (float, float)
+        Kα1 (1.0), Kα2 (:data:`CU_KA2_RATIO`) and optionally Kβ.
+
+    Raises
+    ------
+    InputError
+        Unknown anode.
+    """
+    names = {k.lower(): k for k in ANODES}
+    key = names.get(str(anode).strip().lower())
+    if key is None:
+        raise InputError(f"unknown anode {anode!r}; choose one of {', '.join(ANODES)}")
+    a1, a2, b = ANODES[key]
+    lines = ((a1, 1.0), (a2, CU_KA2_RATIO))
+    return (*lines, (b, 0.05)) if kbeta else lines
+
 
 _SYSTEMS = (
     "cubic",
@@ -815,9 +861,9 @@ _BUILTINS: dict[str, tuple[int, tuple[float, ...], list[tuple], str]] = {
     ),
     "CeO2": (
         225,
-        (5.4113, 5.4113, 5.4113, 90.0, 90.0, 90.0),
+        (5.411651, 5.411651, 5.411651, 90.0, 90.0, 90.0),
         [("Ce1", "Ce", (0.0, 0.0, 0.0), 1.0, 0.3), ("O1", "O", (0.25, 0.25, 0.25), 1.0, 0.6)],
-        "ceria, fluorite type (NIST SRM 674b a = 5.4113 Å)",
+        "ceria, fluorite type (NIST SRM 674b certificate, a = 5.411651 Å at 22.5 °C)",
     ),
     "Ni": (
         225,
@@ -827,15 +873,15 @@ _BUILTINS: dict[str, tuple[int, tuple[float, ...], list[tuple], str]] = {
     ),
     "LaB6": (
         221,
-        (4.15692, 4.15692, 4.15692, 90.0, 90.0, 90.0),
+        (4.156826, 4.156826, 4.156826, 90.0, 90.0, 90.0),
         [("La1", "La", (0.0, 0.0, 0.0), 1.0, 0.3), ("B1", "B", (0.1996, 0.5, 0.5), 1.0, 0.4)],
-        "LaB6 (NIST SRM 660c a = 4.15692 Å)",
+        "LaB6 (NIST SRM 660c certificate, a = 4.156826 Å at 22.5 °C)",
     ),
     "Si": (
         227,  # origin choice 1: Si 8a (0,0,0)
-        (5.431194, 5.431194, 5.431194, 90.0, 90.0, 90.0),
+        (5.431179, 5.431179, 5.431179, 90.0, 90.0, 90.0),
         [("Si1", "Si", (0.0, 0.0, 0.0), 1.0, 0.47)],
-        "silicon (NIST SRM 640e a = 5.431194 Å)",
+        "silicon (NIST SRM 640e certificate, a = 5.431179 Å at 22.5 °C)",
     ),
 }
 _ALIASES = {

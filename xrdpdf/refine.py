@@ -67,16 +67,15 @@ from typing import Any
 
 import numpy as np
 
+from . import _refine_fractions as _fr
 from . import units
 from .errors import InputError
 from .pattern import Pattern
 from .phases import (
-    CU_KA1_A,
-    CU_KA2_A,
-    CU_KA2_RATIO,
     Phase,
     Reflections,
     Resolution,
+    anode_lines,
     get_phase,
     lp_bragg_brentano,
     pv_sum,
@@ -94,6 +93,11 @@ STAGES = ("scale+background", "lattice+zero", "profile", "biso+occupancy")
 _LN2 = math.log(2.0)
 
 
+#: Goniometer radius (mm) assumed when none is given: the PANalytical X'Pert / Empyrean
+#: and Bruker D8 standard circles are 240 and 250 mm (Philips PW1050: 173 mm).
+DEFAULT_GONIOMETER_RADIUS_MM = 240.0
+
+
 class RefinementWarning(UserWarning):
     """Issued when a refinement did not converge (the result says ``converged=False``)."""
 
@@ -109,8 +113,9 @@ class PhaseResult:
     phase : Phase
         The phase with refined cell, occupancies and Biso.
     cell : dict
-        Free cell parameter → (value, esd) (Å or degrees).
-    a_A, a_esd_A : float
+        Free cell parameter → (value, esd) (Å or degrees); empty when not detected.
+    a_A, a_esd_A : float or None
+        None when the phase is not detected.
     size_A, size_esd_A : float or None
         Scherrer size L = 2πK/Γ_L,size (Å) with the K given; ``None`` if not refined.
     strain, strain_esd : float or None
@@ -127,12 +132,22 @@ class PhaseResult:
         (M, 3) Miller indices of ``ticks``.
     y_calc : ndarray
         This phase's calculated contribution on the pattern grid.
+    detected : bool
+        False when the scale is not significant (< 3 esd): weight fraction 0, lattice,
+        size and strain None.
+    crystalline_fraction, crystalline_fraction_esd : float or None
+        Fraction of the sample's atoms (coherent scattering in ⟨f²⟩ units) in this
+        phase, from the phase and amorphous-reference scales
+        (:mod:`xrdpdf._refine_fractions`); None without a reference and its composition.
+    size_is_lower_bound : bool
+        True when no instrument resolution was given: all Lorentzian broadening is
+        attributed to size.
     """
 
     name: str
     phase: Phase
     cell: dict[str, tuple[float, float | None]]
-    a_A: float
+    a_A: float | None
     a_esd_A: float | None
     size_A: float | None
     size_esd_A: float | None
@@ -150,11 +165,19 @@ class PhaseResult:
     ticks: np.ndarray
     hkl: np.ndarray
     y_calc: np.ndarray
+    detected: bool = True
+    crystalline_fraction: float | None = None
+    crystalline_fraction_esd: float | None = None
+    size_is_lower_bound: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (``name``, ``a_A``, ``size_A``, ``weight_fraction``, …)."""
         return {
             "name": self.name,
+            "detected": self.detected,
+            "crystalline_fraction": self.crystalline_fraction,
+            "crystalline_fraction_esd": self.crystalline_fraction_esd,
+            "size_is_lower_bound": self.size_is_lower_bound,
             "spacegroup": self.phase.spacegroup_symbol,
             "a_A": self.a_A,
             "a_esd_A": self.a_esd_A,
@@ -208,6 +231,10 @@ class RefinementResult:
     k_scherrer : float
     size_definition : str
     unit : str
+    displacement_mm, displacement_esd_mm : float or None
+        Refined Bragg–Brentano sample displacement s (mm); None when not refined.
+    aberrations : tuple of str
+        The 2θ aberration terms refined (``"zero"``, ``"displacement"``, ``"transparency"``).
     """
 
     pattern: Pattern
@@ -233,6 +260,9 @@ class RefinementResult:
     size_definition: str
     unit: str
     background_coeffs: tuple[float, ...] = field(default=())
+    displacement_mm: float | None = None
+    displacement_esd_mm: float | None = None
+    aberrations: tuple[str, ...] = ()
 
     @property
     def x(self) -> np.ndarray:
@@ -269,6 +299,9 @@ class RefinementResult:
             "warnings": list(self.warnings),
             "zero": self.zero,
             "zero_esd": self.zero_esd,
+            "displacement_mm": self.displacement_mm,
+            "displacement_esd_mm": self.displacement_esd_mm,
+            "aberrations": list(self.aberrations),
             "unit": self.unit,
             "n_points": self.n_points,
             "n_params": self.n_params,
@@ -278,7 +311,10 @@ class RefinementResult:
         }
 
     def __repr__(self) -> str:
-        ph = ", ".join(f"{p.name}: a={p.a_A:.5f} Å" for p in self.phases)
+        ph = ", ".join(
+            f"{p.name}: a={p.a_A:.5f} Å" if p.detected else f"{p.name}: not detected"
+            for p in self.phases
+        )
         return (
             f"RefinementResult({ph}; Rwp={self.rwp:.4f}, GoF={self.gof:.3g}, "
             f"converged={self.converged})"
@@ -354,8 +390,12 @@ class _Model:
         amorphous: bool,
         occ_refine: Sequence[Sequence[str]],
         reference: np.ndarray | None = None,
+        lines: Sequence[tuple[float, float]] = (),
+        goniometer_radius_mm: float = DEFAULT_GONIOMETER_RADIUS_MM,
     ) -> None:
         self.x = x
+        self.lines = tuple(lines)
+        self.radius_mm = float(goniometer_radius_mm)
         self.reference = reference
         self.unit = unit
         self.wl = wavelength_A
@@ -368,7 +408,8 @@ class _Model:
         xt = 2.0 * (x - lo) / (hi - lo) - 1.0
         self.cheb = np.polynomial.chebyshev.chebvander(xt, n_background - 1)
         if cuka:
-            self.qgrid_max = float(units.tth_to_q(min(hi + 3.0, 179.0), CU_KA1_A))
+            wl_min = min(wl for wl, _ in self.lines)
+            self.qgrid_max = float(units.tth_to_q(min(hi + 3.0, 179.0), wl_min))
         elif unit == units.TTH_DEG:
             self.qgrid_max = float(units.tth_to_q(hi + 1.0, wavelength_A))
         else:
@@ -413,11 +454,13 @@ class _Model:
             # point values: the Q profile mapped to 2θ keeps its height
             return np.degrees(2 * th) + zero, area / dq, fw / dq, eta, np.flatnonzero(ok)
         xs, areas, fws, etas, idx = [], [], [], [], []
-        for wl, ratio in ((CU_KA1_A, 1.0), (CU_KA2_A, CU_KA2_RATIO)):
+        ratios = (1.0, v.get("ka2_ratio", 0.5), v.get("kb_ratio", 0.0))
+        for (wl, _), ratio in zip(self.lines, ratios, strict=False):
             ok = qh * wl / (4 * np.pi) < 0.999
             q = qh[ok]
             th = np.arcsin(q * wl / (4 * np.pi))
             tth = np.degrees(2 * th)
+            shift = self.bb_shift_deg(th, v)
             dq = (2 * np.pi / wl) * np.cos(th) * np.radians(1.0)
             if self.resolution is not None:
                 fw_i, eta_i = self.resolution.fwhm_eta_tth(tth, wl)
@@ -425,7 +468,7 @@ class _Model:
             else:
                 ig, il = abs(v.get("inst_g", 0.0)) * dq, np.zeros_like(q)
             fw, eta = tch_fwhm_eta(ig, il + self._lorentz_q(pm, q, v))
-            xs.append(tth + zero)
+            xs.append(tth + zero + shift)
             areas.append(ratio * scale * i0[ok] * lp_bragg_brentano(tth))
             fws.append(fw / dq)
             etas.append(eta)
@@ -437,6 +480,19 @@ class _Model:
             np.concatenate(etas),
             np.concatenate(idx),
         )
+
+    def bb_shift_deg(self, th: np.ndarray, v: Mapping[str, float]) -> np.ndarray:
+        r"""Bragg–Brentano peak shift (degrees 2θ) of sample displacement and transparency.
+
+        .. math::  \Delta 2\theta = -\frac{2 s\cos\theta}{R} - \frac{t\sin 2\theta}{R}
+
+        s the sample displacement (mm, positive above the focusing circle), t = 1/(2μ)
+        the transparency length (mm), R the goniometer radius (mm); Klug & Alexander
+        (1974), *X-ray Diffraction Procedures*, 2nd ed., Wiley, §5.2.
+        """
+        s_mm = v.get("displ_mm", 0.0)
+        t_mm = v.get("transp_mm", 0.0)
+        return np.degrees(-(2 * s_mm * np.cos(th) + t_mm * np.sin(2 * th)) / self.radius_mm)
 
     def phase_profile(self, pm: _PhaseModel, v: Mapping[str, float], x=None) -> np.ndarray:
         x = self.x if x is None else x
@@ -498,6 +554,13 @@ def refine(
     *,
     cuka: bool = False,
     resolution: Resolution | None = None,
+    anode: str | None = None,
+    kbeta: bool = False,
+    displacement: bool | None = None,
+    transparency: bool = False,
+    goniometer_radius_mm: float = DEFAULT_GONIOMETER_RADIUS_MM,
+    refine_zero: bool | None = None,
+    refine_ka2_ratio: bool = False,
     fwhm_inst: float | None = None,
     n_background: int = 6,
     k_scherrer: float = 0.9,
@@ -514,6 +577,7 @@ def refine(
     lattice_search: float = 0.03,
     xrange: tuple[float | None, float | None] | None = None,
     max_nfev: int = 2000,
+    reference_composition: str | Mapping[str, float] | None = None,
 ) -> RefinementResult:
     r"""Refine crystal phases against a powder pattern.
 
@@ -526,7 +590,27 @@ def refine(
     phases : Phase, str or sequence
         Phases or built-in names / CIF paths (:func:`xrdpdf.phases.get_phase`).
     cuka : bool
-        Lab Cu Kα1 + Kα2 Bragg–Brentano data in 2θ.
+        Lab Cu Kα1 + Kα2 Bragg–Brentano data in 2θ (same as ``anode="Cu"``).
+    anode : str, optional
+        Lab tube anode (``"Cu"``, ``"Mo"``, ``"Co"``, ``"Ag"``, ``"Cr"``): Bragg–Brentano
+        2θ data with its Kα1/Kα2 doublet (:func:`xrdpdf.phases.anode_lines`).
+    kbeta : bool
+        Add the Kβ1,3 line with a refined intensity (lab data only).
+    displacement : bool, optional
+        Refine the sample displacement s (mm; 2θ shift −2s cosθ/R).  Default: refined
+        for lab (Bragg–Brentano) data, absent (zero) for Debye–Scherrer/transmission data.
+    transparency : bool
+        Also refine the transparency length t = 1/(2μ) (mm; shift −t sin2θ/R), lab only.
+    goniometer_radius_mm : float
+        Goniometer radius R (mm) that converts the shifts to s and t; default
+        :data:`DEFAULT_GONIOMETER_RADIUS_MM`.
+    refine_zero : bool, optional
+        Refine the 2θ (or Q) zero offset.  Default: yes, except when displacement or
+        transparency is refined (a zero offset and s cosθ are nearly collinear; the
+        zero of a Bragg–Brentano goniometer is set by its alignment).
+    refine_ka2_ratio : bool
+        Refine the Kα2/Kα1 intensity ratio (start 0.5, bounds 0.3–0.7); it is only
+        determined where the doublet is resolved (sharp peaks, high angles).
     resolution : Resolution, optional
         Instrument FWHM/η model; without it a constant Gaussian instrument
         width (in x units) is refined.
@@ -566,6 +650,10 @@ def refine(
         Fit range in x units.
     max_nfev : int
         Function evaluations allowed per stage.
+    reference_composition : str or mapping, optional
+        Composition of the amorphous reference (``"TiO2"``); with ``background_pattern``
+        on Q data it gives each phase's ``crystalline_fraction``
+        (:mod:`xrdpdf._refine_fractions`).
 
     Returns
     -------
@@ -584,6 +672,21 @@ def refine(
     import lmfit
 
     plist = _as_phases(phases)
+    if anode is None and cuka:
+        anode = "Cu"
+    is_lab = anode is not None
+    lines = anode_lines(anode, kbeta=kbeta) if is_lab else ()
+    cuka = is_lab
+    if kbeta and not is_lab:
+        raise InputError("kbeta needs lab data (cuka=True or anode=…)")
+    if displacement is None:
+        displacement = is_lab
+    if (displacement or transparency) and not is_lab:
+        raise InputError(
+            "sample displacement and transparency are Bragg–Brentano terms: give cuka or anode"
+        )
+    if not (10.0 <= goniometer_radius_mm <= 1000.0):
+        raise InputError(f"goniometer_radius_mm must be 10…1000 mm, got {goniometer_radius_mm}")
     if n_background < 1 or n_background > 30:
         raise InputError(f"n_background must be 1…30, got {n_background}")
     if not (0 < k_scherrer < 5):
@@ -591,7 +694,7 @@ def refine(
     if pattern.unit not in (units.Q_A, units.TTH_DEG):
         raise InputError(f"{pattern.source}: cannot refine {pattern.unit} data (need Q or 2θ)")
     if cuka and pattern.unit != units.TTH_DEG:
-        raise InputError(f"{pattern.source}: --cuka needs 2θ data (got {pattern.unit})")
+        raise InputError(f"{pattern.source}: lab (cuka/anode) data must be 2θ (got {pattern.unit})")
     wl = None if cuka else pattern.wavelength_A
     if pattern.unit == units.TTH_DEG and not cuka:
         wl = units.check_wavelength(pattern.wavelength_A, f"{pattern.source}: 2θ refinement")
@@ -642,6 +745,8 @@ def refine(
         amorphous=amorphous,
         occ_refine=occ_refine,
         reference=reference,
+        lines=lines,
+        goniometer_radius_mm=goniometer_radius_mm,
     )
 
     # ------------------------------------------------------------- parameters
@@ -649,7 +754,23 @@ def refine(
     groups: dict[str, list[str]] = {s: [] for s in STAGES}
     dx = float(x[-1] - x[0])
     params.add("zero", value=0.0, min=-0.02 * dx, max=0.02 * dx, vary=False)
-    groups["lattice+zero"].append("zero")
+    if refine_zero is None:
+        refine_zero = not (displacement or transparency)
+    if refine_zero:
+        groups["lattice+zero"].append("zero")
+    if displacement:
+        params.add("displ_mm", value=0.0, min=-3.0, max=3.0, vary=False)
+        groups["lattice+zero"].append("displ_mm")
+    if transparency:
+        params.add("transp_mm", value=0.05, min=0.0, max=3.0, vary=False)
+        groups["lattice+zero"].append("transp_mm")
+    if is_lab:
+        params.add("ka2_ratio", value=lines[1][1], min=0.3, max=0.7, vary=False)
+        if refine_ka2_ratio:
+            groups["profile"].append("ka2_ratio")
+        if kbeta:
+            params.add("kb_ratio", value=lines[2][1], min=0.0, max=0.5, vary=False)
+            groups["profile"].append("kb_ratio")
     for j in range(n_background):
         params.add(f"bkg_{j}", value=0.0, vary=False)
         groups["scale+background"].append(f"bkg_{j}")
@@ -671,7 +792,7 @@ def refine(
         if amorphous_start is None:
             c0, f0 = 2.0, 1.5
             if pat.unit == units.TTH_DEG:
-                wl_h = CU_KA1_A if cuka else wl
+                wl_h = lines[0][0] if cuka else wl
                 c0 = float(units.q_to_tth(c0, wl_h))
                 f0 = float(units.q_to_tth(3.5, wl_h)) - float(units.q_to_tth(2.0, wl_h))
         else:
@@ -767,7 +888,7 @@ def refine(
     reasons = []
     if not last.success:
         reasons.append(f"least squares stopped: {last.message}")
-    if not last.errorbars:
+    if not last.errorbars and not absent:
         converged = False
         reasons.append("no covariance matrix (singular or ill-conditioned problem)")
     for pm in model.phases:
@@ -777,14 +898,16 @@ def refine(
             if min(par.value - par.min, par.max - par.value) < 1e-4 * span:
                 converged = False
                 reasons.append(f"{pm.phase.name} {k} ran to its bound {par.value:.5g}")
+    undetected: set[str] = set()
     for pm in model.phases:
         sc = params[pm.prefix + "scale"]
         sc_e = _esd(sc)
         if pm.prefix in absent or (sc_e is not None and not sc.value > 3 * sc_e):
-            converged = False
-            reasons.append(
-                f"{pm.phase.name} is not detected (scale {sc.value:.3g} ± {sc_e:.2g}); "
-                "its lattice and size are undetermined"
+            undetected.add(pm.prefix)
+            esd_txt = "" if sc_e is None else f" ± {sc_e:.2g}"
+            notes.append(
+                f"{pm.phase.name} is not detected (scale {sc.value:.3g}{esd_txt} is below "
+                "3 esd): weight fraction 0, lattice and size undetermined"
             )
             continue
         for k in pm.free_cell:
@@ -815,8 +938,15 @@ def refine(
             if r is not None and abs(r) > 0.8:
                 correlations.append((a, b, float(r)))
 
-    wf, wf_esd = _weight_fractions(model, params, last)
-    phase_results = _phase_results(model, params, x, y, y_calc, y_bkg, wf, wf_esd)
+    fr = _fractions(model, params, last, undetected, w, reference_composition)
+    phase_results = _phase_results(
+        model, params, x, y, y_calc, y_bkg, fr, undetected, size_lower_bound=resolution is None
+    )
+    aberr = tuple(
+        t
+        for t, n in (("zero", "zero"), ("displacement", "displ_mm"), ("transparency", "transp_mm"))
+        if n in params and params[n].vary
+    )
     result = RefinementResult(
         pattern=pat,
         y_calc=y_calc,
@@ -850,6 +980,9 @@ def refine(
         size_definition=size_definition(k_scherrer),
         unit=pat.unit,
         background_coeffs=tuple(float(v[f"bkg_{j}"]) for j in range(n_background)),
+        displacement_mm=float(v["displ_mm"]) if "displ_mm" in v else None,
+        displacement_esd_mm=_esd(params["displ_mm"]) if "displ_mm" in params else None,
+        aberrations=aberr,
     )
     if not converged:
         warnings.warn(f"refinement did not converge: {message}", RefinementWarning, stacklevel=2)
@@ -891,22 +1024,43 @@ def _add_occ_sum(params, pm: _PhaseModel) -> None:
             params.add(name, expr=expr)
 
 
-def _weight_fractions(model: _Model, params, fit) -> tuple[list[float], list[float | None]]:
-    """w_p = S_p ρ_p / Σ S_i ρ_i and its esd from the covariance of the scales."""
-    s = np.array([params[pm.prefix + "scale"].value for pm in model.phases])
-    rho = np.array([pm.rho for pm in model.phases])
-    tot = float(np.sum(s * rho))
-    wf = (s * rho / tot) if tot > 0 else np.full(s.size, np.nan)
-    esd: list[float | None] = [None] * s.size
-    names = [pm.prefix + "scale" for pm in model.phases]
-    if fit.covar is not None and all(n in fit.var_names for n in names) and tot > 0:
-        idx = [fit.var_names.index(n) for n in names]
-        cov = np.asarray(fit.covar)[np.ix_(idx, idx)]
-        for p in range(s.size):
-            # ∂w_p/∂S_i = ρ_i(δ_pi − w_p)/Σ S ρ
-            g = rho * ((np.arange(s.size) == p) - wf[p]) / tot
-            esd[p] = float(np.sqrt(max(g @ cov @ g, 0.0)))
-    return [float(v) for v in wf], esd
+def _refined_phase(pm: _PhaseModel, v: Mapping[str, float]) -> Phase:
+    """The phase with the refined cell, occupancies (clipped to 0…1) and Biso."""
+    occ = {s.label: float(v.get(pm.prefix + "occ_" + s.label, s.occupancy)) for s in pm.phase.sites}
+    biso = {s.label: float(v.get(pm.prefix + "B_" + s.symbol, s.biso_A2)) for s in pm.phase.sites}
+    ph = pm.phase.with_sites(
+        occupancy={k: min(max(val, 0.0), 1.0) for k, val in occ.items()}, biso_A2=biso
+    )
+    return ph.with_cell(**{k: v[pm.prefix + k] for k in pm.free_cell})
+
+
+def _fractions(model: _Model, params, fit, undetected: set[str], w, composition) -> dict:
+    """Weight fractions (undetected phases 0) and crystalline fractions, with esds."""
+    v = params.valuesdict()
+    det = [pm for pm in model.phases if pm.prefix not in undetected]
+    refined = {pm.prefix: _refined_phase(pm, v) for pm in det}
+    s = np.array([v[pm.prefix + "scale"] for pm in det])
+    rho = np.array([refined[pm.prefix].cell_mass_amu / refined[pm.prefix].volume_A3 for pm in det])
+    names = [pm.prefix + "scale" for pm in det]
+    wf, wf_e = _fr.weight_fractions(s, rho, _fr.covariance_of(fit, names))
+    out = {
+        pm.prefix: {"wf": 0.0, "wf_esd": None, "xf": None, "xf_esd": None} for pm in model.phases
+    }
+    for pm, f, e in zip(det, wf, wf_e, strict=True):
+        out[pm.prefix].update(wf=f, wf_esd=e)
+    if model.reference is None or composition is None or model.unit != units.Q_A:
+        return out
+    c_ref = _fr.reference_atoms_per_scale(model.x, model.reference, _fr.parse_formula(composition))
+    if c_ref is None:
+        return out
+    atoms = np.array([_fr.atoms_per_scale(refined[pm.prefix]) for pm in det])
+    cov = _fr.covariance_of(fit, [*names, "bkg_ref"])
+    xf, xf_e = _fr.crystalline_fractions(s, atoms, v["bkg_ref"], c_ref, cov)
+    for pm in model.phases:
+        out[pm.prefix].update(xf=0.0, xf_esd=None)
+    for pm, f, e in zip(det, xf, xf_e, strict=True):
+        out[pm.prefix].update(xf=f, xf_esd=e)
+    return out
 
 
 def _reference_on(reference: Pattern, pat: Pattern) -> np.ndarray:
@@ -920,7 +1074,15 @@ def _reference_on(reference: Pattern, pat: Pattern) -> np.ndarray:
             f"{reference.source}: background pattern covers {reference.x[0]:.4g}–"
             f"{reference.x[-1]:.4g}, the fit needs {pat.x[0]:.4g}–{pat.x[-1]:.4g} {pat.unit}"
         )
-    return np.interp(pat.x, reference.x, reference.y)
+    # Poisson noise in a regressor biases its scale towards 0 (errors in variables): the
+    # broad amorphous reference is smoothed first (Savitzky & Golay 1964, Anal. Chem. 36,
+    # 1627; cubic, window 1 % of its points), which keeps features wider than that
+    from scipy.signal import savgol_filter
+
+    n = reference.x.size
+    win = max(7, (n // 100) | 1)
+    y_ref = savgol_filter(reference.y, win, 3) if n > win else reference.y
+    return np.interp(pat.x, reference.x, y_ref)
 
 
 def _linear_columns(model: _Model, v: Mapping[str, float], sel: slice = slice(None)) -> list:
@@ -960,11 +1122,16 @@ def _linear_start(params, model: _Model, y: np.ndarray, w: np.ndarray) -> None:
     for j in range(model.nb):
         params[f"bkg_{j}"].set(value=float(coef[k]))
         k += 1
+    # a start exactly on the lower bound 0 has zero gradient in lmfit's bounded
+    # transform and never moves: keep amplitudes a little above it
+    ymax = float(np.max(np.abs(y))) or 1.0
     if model.amorphous:
-        params["amor_amp"].set(value=max(float(coef[k]), 0.0))
+        norm = float(np.max(np.abs(cols[k]))) or 1.0
+        params["amor_amp"].set(value=max(float(coef[k]), 1e-3 * ymax / norm))
         k += 1
     if model.reference is not None:
-        params["bkg_ref"].set(value=max(float(coef[k]), 0.0))
+        norm = float(np.max(np.abs(cols[k]))) or 1.0
+        params["bkg_ref"].set(value=max(float(coef[k]), 1e-2 * ymax / norm))
 
 
 def _absent_phases(params, model: _Model, y, w) -> set[str]:
@@ -1032,7 +1199,9 @@ def _lattice_search(params, model: _Model, y, w, rel: float) -> None:
         _linear_start(params, model, y, w)
 
 
-def _phase_results(model: _Model, params, x, y, y_calc, y_bkg, wf, wf_esd) -> list[PhaseResult]:
+def _phase_results(
+    model: _Model, params, x, y, y_calc, y_bkg, fr, undetected, *, size_lower_bound: bool
+) -> list[PhaseResult]:
     v = params.valuesdict()
     out = []
     net_c = y_calc - y_bkg
@@ -1073,21 +1242,18 @@ def _phase_results(model: _Model, params, x, y, y_calc, y_bkg, wf, wf_esd) -> li
             el: (_esd(params[pre + "B_" + el]) if pre + "B_" + el in params else None)
             for el in pm.elements
         }
-        refined = pm.phase.with_sites(
-            occupancy={k: min(max(val, 0.0), 1.0) for k, val in occ.items()},
-            biso_A2={s.label: biso[s.symbol] for s in pm.phase.sites},
-        )
-        refined = refined.with_cell(**{k: v[pre + k] for k in pm.free_cell})
+        refined = _refined_phase(pm, v)
+        seen = pre not in undetected
         wpar = params[pre + "width"]
         size_val = 2 * math.pi * model.k / wpar.value  # L = 2πK/Γ_L,size
         w_e = _esd(wpar)
         size_e = None if w_e is None else size_val * w_e / wpar.value
-        size_free = params[pre + "width"].vary
-        strain_free = params[pre + "strain"].vary
+        size_free = params[pre + "width"].vary and seen
+        strain_free = params[pre + "strain"].vary and seen
         # ticks: first line only (Kα1), positions in x unit
         if model.cuka:
             qh, _ = pm.peaks_q(v)
-            nfirst = int(np.sum(qh * CU_KA1_A / (4 * np.pi) < 0.999))
+            nfirst = int(np.sum(qh * model.lines[0][0] / (4 * np.pi) < 0.999))
         else:
             nfirst = x0.size
         ticks = x0[:nfirst]
@@ -1097,17 +1263,17 @@ def _phase_results(model: _Model, params, x, y, y_calc, y_bkg, wf, wf_esd) -> li
             PhaseResult(
                 name=pm.phase.name,
                 phase=refined,
-                cell=cell_vals,
-                a_A=float(cell[0]),
-                a_esd_A=cell_vals.get("a", (0, None))[1],
+                cell=cell_vals if seen else {},
+                a_A=float(cell[0]) if seen else None,
+                a_esd_A=cell_vals.get("a", (0, None))[1] if seen else None,
                 size_A=float(size_val) if size_free else None,
                 size_esd_A=size_e if size_free else None,
                 strain=float(v[pre + "strain"]) if strain_free else None,
                 strain_esd=_esd(params[pre + "strain"]) if strain_free else None,
                 scale=float(v[pre + "scale"]),
                 scale_esd=_esd(params[pre + "scale"]),
-                weight_fraction=wf[pm.i],
-                weight_fraction_esd=wf_esd[pm.i],
+                weight_fraction=fr[pre]["wf"],
+                weight_fraction_esd=fr[pre]["wf_esd"],
                 r_bragg=rb,
                 occupancy=occ,
                 occupancy_esd=occ_e,
@@ -1116,6 +1282,10 @@ def _phase_results(model: _Model, params, x, y, y_calc, y_bkg, wf, wf_esd) -> li
                 ticks=ticks[in_range],
                 hkl=hkl[in_range],
                 y_calc=y_ph,
+                detected=seen,
+                crystalline_fraction=fr[pre]["xf"],
+                crystalline_fraction_esd=fr[pre]["xf_esd"],
+                size_is_lower_bound=size_lower_bound and size_free,
             )
         )
     return out
