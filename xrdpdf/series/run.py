@@ -193,6 +193,8 @@ def _refine_sample(
         if reference is None:
             raise InputError(f"amorphous reference sample {ref.name!r} has no pattern")
         kw["background_pattern"] = reference
+        if ref.composition is not None:
+            kw["reference_composition"] = ref.composition
     resolution = None
     if config.resolution is not None:
         from ..phases import load_resolution
