@@ -436,3 +436,36 @@ def test_crystalline_fraction_of_atoms(x_true):
     assert p.to_dict()["crystalline_fraction"] == p.crystalline_fraction
     # without the reference composition it is undeterminable, not a number
     assert refine(pat, "NaTiO2", n_background=4).phases[0].crystalline_fraction is None
+
+
+def test_cli_refine_lab_headerless(tmp_path, capsys):
+    # --cuka implies a 2θ x column for a bare two-column file; displacement is refined
+    # by default (JSON displacement_mm) and --no-displacement refines a zero instead
+    from xrdpdf.cli import _main
+
+    tth = np.linspace(25.0, 100.0, 3000)
+    pat = _simulate(tth, [_rs_spec(4.20464, 0.5, 100.0)], cuka=True, displ_mm=0.1, counts=1e5)
+    f = tmp_path / "lab.xy"
+    np.savetxt(f, np.column_stack([pat.x, pat.y]))
+    rc = _main(["refine", str(f), "--cuka", "--goniometer-radius", "240", "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0 and d["unit"] == "2th_deg" and d["aberrations"] == ["displacement"]
+    assert abs(d["displacement_mm"] - 0.1) < 4 * d["displacement_esd_mm"]
+    assert abs(d["a_A"] - 4.20464) < 2e-4
+    rc = _main(["refine", str(f), "--cuka", "--no-displacement", "--json"])
+    d2 = json.loads(capsys.readouterr().out)
+    assert rc == 0 and d2["displacement_mm"] is None and d2["aberrations"] == ["zero"]
+    rc = _main(["refine", str(f), "--anode", "W", "--json"])
+    assert rc == 2 and "unknown anode" in capsys.readouterr().err
+
+
+def test_builtin_standards_carry_certificate_values():
+    # NIST certificates: SRM 660c LaB6 a = 4.156826 Å, 640e Si 5.431179 Å, 674b CeO2
+    # 5.411651 Å (22.5 °C); Cu Kα1 of Hölzer et al. 1997, as the certificates use
+    for name, a in (("LaB6", 4.156826), ("Si", 5.431179), ("CeO2", 5.411651)):
+        ph = phases.get_phase(name)
+        assert ph.cell[0] == a and f"{a}" in phases.builtin_phases()[name]
+    assert phases.CU_KA1_A == 1.5405929
+    assert phases.anode_lines("mo")[0][0] == pytest.approx(0.7093171)
+    with pytest.raises(InputError, match="unknown anode"):
+        phases.anode_lines("W")

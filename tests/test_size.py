@@ -141,3 +141,14 @@ def test_cli_size(tmp_path, capsys):
     )
     assert out.returncode == 0, out.stderr
     assert abs(json.loads(out.stdout)["size_A"] / 60 - 1) < 0.1
+
+
+def test_cli_size_refuses_a_doublet(tmp_path, capsys):
+    # a Kα1/Kα2 doublet fitted as one peak would give a size too small, silently
+    from xrdpdf.cli import _main
+
+    f = tmp_path / "lab.xy"
+    x = np.linspace(20.0, 80.0, 600)
+    np.savetxt(f, np.column_stack([x, 100 + np.exp(-((x - 40) ** 2))]))
+    assert _main(["size", str(f), "--cuka"]) == 2
+    assert "doublet" in capsys.readouterr().err

@@ -41,6 +41,12 @@ def register(app: typer.Typer) -> None:
         ),
         xtype: XtypeOption = None,
         wavelength: WavelengthOption = None,
+        cuka: bool = typer.Option(
+            False, "--cuka", help="Lab Cu Kα1/Kα2 data: refused (use refine --cuka)."
+        ),
+        anode: str | None = typer.Option(
+            None, "--anode", help="Lab tube anode (Kα doublet): refused (use refine --anode)."
+        ),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Scherrer sizes L = 2πK/ΔQ from pseudo-Voigt peak fits, mean and Williamson–Hall.
@@ -52,6 +58,12 @@ def register(app: typer.Typer) -> None:
         from ..phases import load_resolution
         from ..size import scherrer
 
+        if cuka or anode is not None:
+            raise InputError(
+                "size fits one pseudo-Voigt per peak and would take a Kα1/Kα2 doublet for "
+                "one broadened peak; use 'xrdpdf refine --cuka' (or --anode), which models "
+                "the doublet"
+            )
         if resolution is not None and inst_fwhm is not None:
             raise InputError("give either --resolution or --inst-fwhm, not both")
         pat = read_pattern(pattern, xtype=parse_xtype(xtype), wavelength_A=wavelength)
