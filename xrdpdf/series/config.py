@@ -24,6 +24,9 @@ Example (``examples/series.toml`` is a complete one)::
     label = "temperature_K"
     from = 300
     to = 600
+    [pdffit]                          # optional: real-space fit of each G(r)
+    model = "NaTiO2_pdf.toml"         # xrdpdf.pdffit model file; pdffit_model per group/sample
+    phase = "NaTiO2"                  # the phase of the pdffit_* columns (default: the first)
     [group.heating]
     phases = ["CeO2"]
     [[sample]]
@@ -89,9 +92,10 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "size": ("k",),
     "figures": ("x", "by", "peaks"),
+    "pdffit": ("model", "phase"),
 }
 _TABLES = (*_SECTION_KEYS, "labels", "group", "derived", "sample")
-_SETTING_KEYS = ("composition", "phases", "pdf", "amorphous_reference")
+_SETTING_KEYS = ("composition", "phases", "pdf", "amorphous_reference", "pdffit_model")
 _SAMPLE_KEYS = ("name", "group", "images", "dark", *_SETTING_KEYS)
 _DERIVED_KEYS = ("name", "kind", "column", "label", "from", "to", "esd_name")
 _LABEL_TYPES = ("integer", "number", "text")
@@ -138,6 +142,7 @@ class SampleSpec:
     group: str = ""
     pdf: Mapping[str, Any] = field(default_factory=dict)
     use_reference: bool | str = True
+    pdffit_model: Path | None = None
 
     def __getattr__(self, key: str) -> Any:
         # labels read as attributes (``sample.cycle``) for scripts and notebooks
@@ -184,6 +189,7 @@ class SeriesConfig:
     labels: Mapping[str, Any] = field(default_factory=dict)
     derived: tuple[DerivedSpec, ...] = ()
     figures: Mapping[str, Any] = field(default_factory=dict)
+    pdffit: Mapping[str, Any] = field(default_factory=dict)
 
     def settings_for(self, sample: SampleSpec) -> dict[str, Any]:
         """All settings that determine a sample's result (for the content hash)."""
@@ -197,6 +203,8 @@ class SeriesConfig:
             "labels": dict(sample.labels),
             "group": sample.group,
             "reference": sample.use_reference,
+            "pdffit": dict(self.pdffit),
+            "pdffit_model": None if sample.pdffit_model is None else str(sample.pdffit_model),
         }
 
 
@@ -368,6 +376,8 @@ def _sample(
             pdf.update(_pdf_table(base, layer["pdf"], lw, path))
     phases = _phases(_settings(layers, "phases", ctx["phases"]), where)
     composition = _settings(layers, "composition", ctx["composition"])
+    model = _settings(layers, "pdffit_model", ctx["pdffit_model"])
+    pdffit_model = _resolve(base, model, f"sample {name!r} pdffit model", path) if model else None
     ref = _settings(layers, "amorphous_reference", True)
     if not isinstance(ref, bool | str):
         raise InputError(f"{where}: amorphous_reference must be true, false or a sample name")
@@ -381,6 +391,7 @@ def _sample(
         group=group,
         pdf=pdf,
         use_reference=ref,
+        pdffit_model=pdffit_model,
     )
 
 
@@ -433,6 +444,7 @@ def load_series(path: str | os.PathLike) -> SeriesConfig:
         "pdf": _pdf_table(base, _table(doc, "pdf", path), "[pdf]", path),
         "phases": _phases(refine.get("phases", []), f"{path}: [refine]"),
         "composition": series.get("composition"),
+        "pdffit_model": _table(doc, "pdffit", path).get("model"),
     }
     raw_samples = doc.get("sample", [])
     if not isinstance(raw_samples, list) or not raw_samples:
@@ -459,6 +471,7 @@ def load_series(path: str | os.PathLike) -> SeriesConfig:
         labels=labels,
         derived=_derived(doc, labels, path),
         figures=_table(doc, "figures", path),
+        pdffit=_table(doc, "pdffit", path),
     )
     _check_settings(path, config)
     return config
@@ -583,5 +596,20 @@ def _check_settings(path: Path, config: SeriesConfig) -> None:
         for smp in config.samples:
             if smp.composition is not None:
                 pdf_config(config, smp)
+        _check_pdffit(config)
     except (InputError, TypeError, ValueError) as exc:
         raise InputError(f"{path}: {exc}") from None
+
+
+def _check_pdffit(config: SeriesConfig) -> None:
+    """Every real-space model file reads, and ``[pdffit] phase`` is one of its phases."""
+    from ..pdffit import read_model
+
+    phase = config.pdffit.get("phase")
+    for model_path in sorted({smp.pdffit_model for smp in config.samples} - {None}):
+        model = read_model(model_path)
+        names = [ph.name for ph in model.phases]
+        if phase is not None and phase not in names:
+            raise InputError(
+                f"[pdffit] phase {phase!r} is not a phase of {model_path} ({', '.join(names)})"
+            )

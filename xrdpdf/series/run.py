@@ -85,7 +85,9 @@ def input_hash(config: SeriesConfig, sample: SampleSpec) -> str:
     ref = reference_sample(config, sample)
     if ref is not None:  # its pattern is part of this sample's refinement
         files += [*ref.images] + ([ref.dark] if ref.dark else [])
-    for extra in (sample.dark, config.mask, config.flat, config.resolution, sample.pdf.get("bkg")):
+    extras = (sample.dark, config.mask, config.flat, config.resolution, sample.pdf.get("bkg"),
+              sample.pdffit_model)  # fmt: skip
+    for extra in extras:
         if extra is not None:
             files.append(Path(extra))
     for f in files:
@@ -270,6 +272,25 @@ def _corrlen_sample(config: SeriesConfig, iq: Pattern, res, row: dict[str, Any])
     row.update(xi_A=cl.xi_A, xi_esd_A=_num(cl.xi_esd_A), r_noise_A=_num(cl.r_noise_A))
 
 
+def _pdffit_sample(config: SeriesConfig, sample: SampleSpec, gr: Pattern, sdir: Path, row):
+    """Real-space fit of the sample's G(r) with its ``pdffit_model``; refined model beside it."""
+    from .. import io
+    from ..pdffit import fit, model_text, read_model
+
+    res = fit(gr, read_model(sample.pdffit_model))
+    io.write_text(model_text(res.model), sdir / f"{sample.name}_pdffit.toml", overwrite=True)
+    want = config.pdffit.get("phase")
+    p = next((p for p in res.phases if p["name"] == want), res.phases[0])
+    row.update(
+        pdffit_rw=res.rw, pdffit_a_A=p["a_A"], pdffit_a_esd_A=p["a_A_esd"],
+        pdffit_spdiameter_A=p["spdiameter_A"], pdffit_spdiameter_esd_A=p["spdiameter_A_esd"],
+        pdffit_fraction=p.get("fraction", 1.0), pdffit_fraction_esd=p.get("fraction_esd", 0.0),
+    )  # fmt: skip
+    if not res.converged:
+        row["note"] = _join(row["note"], "pdffit: not converged")
+    return res
+
+
 def process_sample(
     config: SeriesConfig,
     sample: SampleSpec,
@@ -321,6 +342,8 @@ def process_sample(
     if pdf is not None:
         _attempt(row, "corrlen", _corrlen_sample, config, iq, pdf, row)
         write_reduced(Reduced(sample.name, iq, pdf), sdir, pdf_files=PDF_FILES, overwrite=True)
+        if sample.pdffit_model is not None:
+            _attempt(row, "pdffit", _pdffit_sample, config, sample, pdf.gr, sdir, row)
     io.write_json(row, sdir / "result.json", overwrite=True)
     return SampleOutcome(row, iq, None if pdf is None else pdf.gr)
 

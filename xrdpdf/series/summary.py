@@ -48,10 +48,23 @@ SUMMARY_COLUMNS = (*_HEAD, *RESULT_COLUMNS, *_TAIL)
 _NAN = float("nan")
 
 
+#: Real-space fit columns (``[pdffit]``), of ``[pdffit] phase`` (default: the first).
+PDFFIT_COLUMNS = (
+    "pdffit_rw",
+    "pdffit_a_A",
+    "pdffit_a_esd_A",
+    "pdffit_spdiameter_A",
+    "pdffit_spdiameter_esd_A",
+    "pdffit_fraction",
+    "pdffit_fraction_esd",
+)
+
+
 def summary_columns(config: SeriesConfig) -> tuple[str, ...]:
     """The columns of ``config``'s summary: name, group, labels, results, derived, tail."""
     derived = tuple(c for d in config.derived for c in (d.name, d.esd_name))
-    return (*_HEAD, *config.labels, *RESULT_COLUMNS, *derived, *_TAIL)
+    pdffit = PDFFIT_COLUMNS if any(s.pdffit_model for s in config.samples) else ()
+    return (*_HEAD, *config.labels, *RESULT_COLUMNS, *pdffit, *derived, *_TAIL)
 
 
 def _finite(v: Any) -> bool:
