@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -644,11 +643,9 @@ def write_image(
     if np.dtype(dtype).kind in "iu":
         data = np.rint(np.nan_to_num(data, nan=-1.0))
     data = data.astype(dtype)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    from ._files import atomic_path
+
+    with atomic_path(path, overwrite) as tmp:
         if kind == "tiff":
             import tifffile
 
@@ -682,8 +679,4 @@ def write_image(
                 for extra in frames[1:]:
                     img.append_frame(data=extra)
                 img.write(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

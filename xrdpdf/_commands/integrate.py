@@ -132,9 +132,9 @@ def run_integrate(
     reducer = Reducer(poni, settings, mask=mask, darks=darks, flat=flat, overrides=overrides)
     integrator = reducer.integrator(images[0])
     settings = integrator.settings
-    outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise InputError(f"{outdir}: output path exists and is not a folder")
+    from ..io import check_folder
+
+    outdir = check_folder(outdir)
 
     stack = _Stack(outdir / STACK_NAME, integrator, overwrite) if fmt == "h5stack" else None
 

@@ -78,18 +78,18 @@ def register(app: typer.Typer) -> None:
         Example: xrdpdf pdf Ni.chi --composition Ni --bkg kapton.chi --bkg-scale 0.4
         --qmin 0.85 --qmax 25 --qmaxinst 29 --rmax 60 -o Ni.gr
         """
-        from ..io import check_output, read_pattern, write_pattern
+        from ..io import check_outputs, read_pattern, write_pattern
         from ..pdf import PdfConfig
+        from ..plot import check_figure
         from ..reduce import pdf_step
 
         if output.suffix.lower() != ".gr":
             raise InputError(f"{output}: the output must end in .gr (got {output.suffix!r})")
         xt = parse_xtype(xtype)
         outs = {k: output.with_suffix("." + k) for k in ("iq", "sq", "fq", "gr")}
-        for path in outs.values():
-            check_output(path, overwrite)
+        check_outputs([*outs.values(), plot], overwrite)
         if plot is not None:
-            check_output(plot, overwrite)
+            check_figure(plot, overwrite)
         sample = read_pattern(pattern, xtype=xt, wavelength_A=wavelength)
         background = None
         if bkg is not None:
@@ -170,10 +170,11 @@ def register(app: typer.Typer) -> None:
         Example: xrdpdf corrlen cycle01.gr --json
         """
         from ..corrlen import correlation_length
-        from ..io import check_output, read_pattern
+        from ..io import read_pattern
+        from ..plot import check_figure
 
         if plot is not None:
-            check_output(plot, overwrite)
+            check_figure(plot, overwrite)
         gr = read_pattern(gr_file)
         res = correlation_length(gr, rmin_A=rmin, rmax_A=rmax, window_A=window, qdamp_invA=qdamp)
         if plot is not None:

@@ -68,12 +68,13 @@ def register(app: typer.Typer) -> None:
 
         Example: xrdpdf pdffit cycle01.gr NaTiO2.toml -o cycle01_fit.toml --plot fit.png --json
         """
-        from ..io import check_output, read_pattern, write_text
+        from ..io import check_outputs, read_pattern, write_text
         from ..pdffit import fit, model_text, read_model
+        from ..plot import check_figure
 
-        for path in (output, plot):
-            if path is not None:
-                check_output(path, overwrite)
+        check_outputs([output, plot], overwrite)
+        if plot is not None:
+            check_figure(plot, overwrite)
         model = read_model(model_file)
         data = read_pattern(data_file)
         result = fit(data, model)

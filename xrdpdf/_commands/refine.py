@@ -139,8 +139,10 @@ def register(app: typer.Typer) -> None:
         anode = "Cu" if cuka and anode is None else anode
         if anode is not None and wavelength is not None:
             raise InputError("give either --wavelength or --cuka/--anode, not both")
-        if plot is not None and plot.exists() and not overwrite:
-            raise InputError(f"{plot}: exists; use --overwrite to replace it")
+        if plot is not None:
+            from ..plot import check_figure
+
+            check_figure(plot, overwrite)
         wl = anode_lines(anode)[0][0] if anode is not None else wavelength
         xt = parse_xtype(xtype)
         if xt is None and anode is not None:

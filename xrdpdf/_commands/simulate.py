@@ -133,12 +133,10 @@ def register(app: typer.Typer) -> None:
         from .. import images
         from ..errors import InputError
         from ..integrate import load_poni
-        from ..io import check_output, read_pattern
+        from ..io import check_outputs, read_pattern
         from ..simulate import Beamstop, simulate_image
 
-        check_output(output, overwrite)
-        if mask_out is not None:
-            check_output(mask_out, overwrite)
+        check_outputs([output, mask_out], overwrite)
         if frames < 1:
             raise InputError(f"--frames must be ≥ 1, got {frames}")
         pat = read_pattern(pattern_file, xtype=parse_xtype(xtype), wavelength_A=wavelength)

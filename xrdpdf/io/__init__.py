@@ -44,7 +44,17 @@ from ..errors import InputError
 from ..pattern import Pattern
 from ._convert import CONVERT_FORMATS, convert_patterns
 from ._decode import COMPRESSED_SUFFIXES, decode_text, logical_suffix, read_bytes
-from ._files import atomic_path, check_output, write_json, write_text
+from ._files import (
+    atomic_path,
+    check_folder,
+    check_output,
+    check_outputs,
+    commit,
+    remove_stale,
+    temp_beside,
+    write_json,
+    write_text,
+)
 from ._nexus import read_nexus
 from ._nxazint import rebin_accumulators, write_nxazint1d
 from ._stack import PatternStackWriter
@@ -70,7 +80,12 @@ __all__ = [
     "atomic_path",
     "write_json",
     "write_text",
+    "check_folder",
     "check_output",
+    "check_outputs",
+    "temp_beside",
+    "commit",
+    "remove_stale",
     "PATTERN_SUFFIXES",
     "COMPRESSED_SUFFIXES",
     "WRITABLE_SUFFIXES",

@@ -1,48 +1,36 @@
-"""Atomic writes: a temporary file beside the target, renamed onto it when complete."""
+"""Text and JSON writers on top of the atomic writes of :mod:`xrdpdf._files`."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from .._files import (
+    atomic_path,
+    check_folder,
+    check_output,
+    check_outputs,
+    commit,
+    remove_stale,
+    temp_beside,
+)
 
-
-def check_output(path: str | os.PathLike, overwrite: bool) -> Path:
-    """Raise :class:`InputError` if ``path`` exists and ``overwrite`` is false."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise InputError(f"{path}: output exists; use --overwrite to replace it")
-    if path.exists() and path.is_dir():
-        raise InputError(f"{path}: output path is a directory")
-    return path
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
-
-    On any exception the temporary file is removed and ``path`` is untouched,
-    so no half-written output is ever left behind.
-    """
-    path = check_output(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+__all__ = [
+    "atomic_path",
+    "check_folder",
+    "check_output",
+    "check_outputs",
+    "commit",
+    "remove_stale",
+    "temp_beside",
+    "write_text",
+    "write_json",
+]
 
 
 def write_text(text: str, path: str | os.PathLike, overwrite: bool = False) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import numpy as np
 from .. import units
 from ..errors import InputError
 from ..pattern import Pattern
-from ._files import _header_value, check_output
+from ._files import _header_value, check_output, commit, temp_beside
 
 _AXIS = {units.Q_A: ("q", "1/angstrom"), units.TTH_DEG: ("two_theta", "degree")}
 
@@ -62,12 +61,12 @@ class PatternStackWriter:
         self.unit = unit
         self.count = 0
         self._capacity = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        prefix = f".{self.path.name}."
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=prefix, suffix=".part")
-        os.close(fd)
-        self._tmp = Path(tmp)
-        self._h5 = h5py.File(self._tmp, "w")
+        self._tmp = temp_beside(self.path)
+        try:
+            self._h5 = h5py.File(self._tmp, "w")
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
         h5 = self._h5
         h5.attrs["default"] = "entry"
         h5.attrs["creator"] = "xrdpdf"
@@ -131,8 +130,7 @@ class PatternStackWriter:
         for name in ("I", "I_errors", "source", "frame"):
             self._data[name].resize(self.count, axis=0)
         self._h5.close()
-        os.replace(self._tmp, self.path)
-        return self.path
+        return commit(self._tmp, self.path)
 
     def abort(self) -> None:
         """Remove the temporary file; ``path`` stays untouched."""

@@ -8,11 +8,10 @@ physics.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["new_figure", "save_figure"]
+__all__ = ["new_figure", "save_figure", "check_figure"]
 
 
 def _pyplot():
@@ -38,16 +37,31 @@ def new_figure(nrows: int = 1, ncols: int = 1, **kwargs: Any):
     return fig, axes
 
 
+def check_figure(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Check a figure path before any work: a format matplotlib writes, a writable place.
+
+    Raises
+    ------
+    InputError
+        An unknown extension, or what :func:`xrdpdf.io.check_output` refuses.
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from .._files import check_output
+    from ..errors import InputError
+
+    path = Path(path)
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix.lower().lstrip(".") not in formats:
+        allowed = ", ".join(sorted(formats))
+        raise InputError(f"{path}: a figure needs one of the extensions {allowed}")
+    return check_output(path, overwrite)
+
+
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Save ``fig`` to ``path`` atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
+    from ..io import atomic_path
+
+    with atomic_path(path, overwrite=True) as tmp:
         fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)
