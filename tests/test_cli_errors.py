@@ -151,3 +151,13 @@ def test_integrate_into_a_place_that_cannot_be_written(
     code = _main(["integrate", str(frame), "--poni", str(PONI), "-o", str(tmp_path / "afile/x")])
     _one_error(capsys, code, "not a folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "f.npy"]
+
+
+@pytest.mark.parametrize("name", ["", " ", "."])
+def test_empty_or_folder_phase_name(
+    tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _main(["simulate", "pattern", name, "-o", str(tmp_path / "p.xye")])
+    line = _one_error(capsys, code, "unknown phase")
+    assert repr(name) in line
+    assert list(tmp_path.iterdir()) == []

@@ -961,7 +961,7 @@ def get_phase(name_or_cif: str | os.PathLike) -> Phase:
     if key is not None:
         return _builtin(key)
     p = Path(text)
-    if p.suffix.lower() == ".cif" or p.exists():
+    if text.strip() and (p.suffix.lower() == ".cif" or p.is_file()):
         return phase_from_cif(p)
     raise InputError(f"unknown phase {text!r}: give a CIF path or one of {', '.join(_BUILTINS)}")
 
