@@ -242,3 +242,33 @@ def test_documented_example_is_valid(tmp_path):
     assert [s.name for s in cfg.samples] == ["c00_pristine", "c01_sod", "c20_sod", "c20_desod"]
     assert len(cfg.samples[2].images) == 2 and cfg.samples[2].phases == ("NaTiO2",)
     assert cfg.samples[1].phases == () and cfg.refine["fit_range"] == [1.5, 24.0]
+
+
+def test_rs_fraction_is_refine_crystalline_fraction_of_the_named_phase():
+    """The rs_fraction column maps the named phase's crystalline fraction, nothing else."""
+    from types import SimpleNamespace
+
+    from xrdpdf.series.run import _fraction
+
+    def phase(name, **kw):
+        return SimpleNamespace(name=name, weight_fraction=1.0, **kw)
+
+    res = SimpleNamespace(
+        phases=[
+            phase("anatase", crystalline_fraction=0.2, crystalline_fraction_esd=0.01),
+            phase("NaTiO2", crystalline_fraction=0.7, crystalline_fraction_esd=0.03),
+        ]
+    )
+    assert _fraction(res, "NaTiO2") == (0.7, 0.03, "")
+    gone = SimpleNamespace(
+        phases=[
+            phase("NaTiO2", crystalline_fraction=0.0, crystalline_fraction_esd=None, detected=False)
+        ]
+    )
+    value, esd, note = _fraction(gone, "NaTiO2")
+    assert value == 0.0 and math.isnan(esd) and note == "NaTiO2 not detected"
+    # undeterminable (None), not refined, or no phase named: an empty cell, not the weight
+    # fraction among the refined phases (1.0 whenever one phase is refined)
+    undetermined = SimpleNamespace(phases=[phase("NaTiO2", crystalline_fraction=None)])
+    assert math.isnan(_fraction(undetermined, "NaTiO2")[0])
+    assert math.isnan(_fraction(res, "CeO2")[0]) and math.isnan(_fraction(res, None)[0])
