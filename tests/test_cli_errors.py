@@ -161,3 +161,24 @@ def test_empty_or_folder_phase_name(
     line = _one_error(capsys, code, "unknown phase")
     assert repr(name) in line
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "fragment"),
+    [
+        ("data_CeO2\n_cell_length_a 5.41\n", "c.cif", "a CIF is not a calibrant"),
+        ("data_x\n", "c.D", "d-spacing"),
+    ],
+)
+def test_calibrant_file_that_is_not_one(
+    tmp_path: Path, text: str, name: str, fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = tmp_path / "f.npy"
+    np.save(frame, np.ones((64, 64), np.float32))
+    (tmp_path / name).write_text(text)
+    code = _main(
+        ["calib", str(frame), "--calibrant", str(tmp_path / name), "--wavelength", "0.1173"]
+        + ["--pixel-size", "1e-4", "-o", str(tmp_path / "c.poni")]
+    )
+    _one_error(capsys, code, fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["f.npy", name])

@@ -110,7 +110,19 @@ def get_calibrant(name: str, wavelength_A: float):
     if name in CALIBRANT_FACTORY:
         cal = CALIBRANT_FACTORY(name)
     elif os.path.isfile(name):
+        if name.lower().endswith(".cif"):
+            raise InputError(
+                f"{name}: a CIF is not a calibrant; give a pyFAI name (CeO2, LaB6, ...) or a "
+                "d-spacing (.D) file, e.g. from pyFAI-calib2's calibrant tools"
+            )
         cal = Calibrant(filename=name)
+        try:
+            # pyFAI reads the file lazily: read it here (property name of pyFAI ≥ 2025.07 first)
+            d_spacing = cal.dspacing if hasattr(cal, "dspacing") else cal.dSpacing
+        except (ValueError, OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{name}: not a d-spacing (.D) calibrant file ({exc})") from None
+        if len(d_spacing) == 0:
+            raise InputError(f"{name}: the calibrant file holds no d-spacings")
     else:
         known = ", ".join(sorted(CALIBRANT_FACTORY.keys()))
         raise InputError(f"unknown calibrant {name!r}; known: {known}")
