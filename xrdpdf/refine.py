@@ -140,8 +140,9 @@ class PhaseResult:
         phase, from the phase and amorphous-reference scales
         (:mod:`xrdpdf._refine_fractions`); None without a reference and its composition.
     size_is_lower_bound : bool
-        True when no instrument resolution was given: all Lorentzian broadening is
-        attributed to size.
+        True when all broadening is attributed to size (no resolution, ``fwhm_inst=0``).
+        Without either, a free Gaussian instrument width is refined and the size is
+        not bounded.
     """
 
     name: str
@@ -939,8 +940,9 @@ def refine(
                 correlations.append((a, b, float(r)))
 
     fr = _fractions(model, params, last, undetected, w, reference_composition)
+    all_size = resolution is None and fwhm_inst == 0.0
     phase_results = _phase_results(
-        model, params, x, y, y_calc, y_bkg, fr, undetected, size_lower_bound=resolution is None
+        model, params, x, y, y_calc, y_bkg, fr, undetected, size_lower_bound=all_size
     )
     aberr = tuple(
         t
