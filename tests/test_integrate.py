@@ -299,3 +299,10 @@ def test_writes_overlap_the_next_frame_and_keep_order():
 
     out = [(r.name, err) for r, err in _written_behind(results(), write)]
     assert out == [("a", None), ("b", None), ("c", "c: output exists; use --overwrite")]
+
+
+@pytest.mark.parametrize("npt", [1, 10**10, 2.5])
+def test_npt_out_of_range_is_an_input_error(npt):
+    # 10**10 bins overflowed pyFAI's C integer (a traceback) before this check.
+    with pytest.raises(InputError, match="npt must be an integer in 2–100000"):
+        IntegrationSettings(npt=npt)

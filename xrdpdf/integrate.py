@@ -88,6 +88,10 @@ _UNIT_ALIASES = {
     "tth": units.TTH_DEG,
     units.TTH_DEG: units.TTH_DEG,
 }
+#: Most radial bins accepted: far more than the pixels along any detector radius
+#: (a 2048² panel has ~1500), so a larger value is a typing mistake.
+MAX_NPT = 100_000
+
 #: The engine used when none is asked for (see :func:`default_method`).
 DEFAULT_METHOD = "fast"
 
@@ -229,8 +233,8 @@ class IntegrationSettings:
         if unit is None:
             raise InputError(f"unit must be q (Å⁻¹) or 2th (degrees), got {self.unit!r}")
         object.__setattr__(self, "unit", unit)
-        if int(self.npt) != self.npt or self.npt < 2:
-            raise InputError(f"npt must be an integer ≥ 2, got {self.npt!r}")
+        if int(self.npt) != self.npt or not 2 <= self.npt <= MAX_NPT:
+            raise InputError(f"npt must be an integer in 2–{MAX_NPT}, got {self.npt!r}")
         object.__setattr__(self, "npt", int(self.npt))
         pf = self.polarization_factor
         if pf is not None and (not np.isfinite(pf) or not -1.0 <= pf <= 1.0):
