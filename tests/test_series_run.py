@@ -15,7 +15,6 @@ import pytest
 
 from xrdpdf import demo
 from xrdpdf.cli import _main
-from xrdpdf.refine import PhaseResult
 from xrdpdf.series import load_series, read_summary, run_series
 
 NAMES = ("c00_pristine", "c01_sod", "c20_sod", "c20_desod")
@@ -57,11 +56,6 @@ def test_demo_summary_shows_what_was_simulated(two_workers):
     assert math.isnan(rows["c00_pristine"]["rs_fraction"])  # NaTiO2 is not refined there
 
 
-@pytest.mark.xfail(
-    "crystalline_fraction" not in PhaseResult.__dataclass_fields__,
-    reason="xrdpdf.refine does not report the crystalline fraction yet",
-    strict=True,
-)
 def test_demo_rs_fraction_is_the_simulated_atom_fraction(two_workers):
     rows = _by_name(two_workers.rows)
     # the demo puts 90 % of the atoms of c20_sod in the RS crystallites (demo.demo_samples)

@@ -14,7 +14,6 @@ import math
 import pytest
 
 from xrdpdf import demo
-from xrdpdf.refine import PhaseResult
 from xrdpdf.series import load_series, run_series
 
 IMAGES = ("aTiO2_c00", "aTiO2_c20")  # simulated amorphous clusters of 8 and 13 Å
@@ -88,11 +87,6 @@ def test_temperature_series_reports_its_derived_quantity(folder, tmp_path):
     assert (tmp_path / "out" / "corrlen.png").stat().st_size > 5000
 
 
-@pytest.mark.xfail(
-    "detected" not in PhaseResult.__dataclass_fields__,
-    reason="xrdpdf.refine does not report an undetected phase as a result yet",
-    strict=True,
-)
 def test_absent_phase_is_a_note_not_an_error(folder, tmp_path):
     """Amorphous samples refined with rocksalt NaTiO2: no error, a note, no lattice."""
     f = tmp_path / "heating.toml"
