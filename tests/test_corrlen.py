@@ -211,3 +211,21 @@ def test_says_when_the_data_do_not_determine_xi(debye_grs):
         correlation_length(Pattern(g.x[m], g.y[m], "r_A"))
     # the same data to 95 Å are determined (the positive control of the same sphere)
     assert abs(correlation_length(g).xi_A / 50.0 - 1) < 0.15
+
+
+def test_all_zero_gr_has_no_signal():
+    # the envelope fit used to return its start value (45 Å) here
+    r = np.arange(0.01, 60, 0.01)
+    with pytest.raises(InputError, match="no oscillating signal"):
+        correlation_length(Pattern(r, np.zeros_like(r), "r_A"))
+
+
+def test_noise_only_gr_is_not_determined():
+    # a fit residual: white noise of σ = 0.05 with that σ given; it used to return the
+    # fit's lower bound with no esd
+    rng = np.random.default_rng(7)
+    r = np.arange(0.01, 60, 0.01)
+    sigma = np.full_like(r, 0.05)
+    g = rng.normal(0.0, 0.05, r.size)
+    with pytest.raises(InputError, match="below 3σ"):
+        correlation_length(Pattern(r, g, "r_A", sigma=sigma))

@@ -283,6 +283,26 @@ def qdamp_from_resolution(
     return float(np.mean(fwhm) / (2.0 * np.sqrt(2.0 * np.log(2.0))))
 
 
+def _check_signal(gr: Pattern, env: np.ndarray, nvar: np.ndarray) -> None:
+    """Refuse a G(r) whose envelope carries no oscillation (all zero, or below σ).
+
+    Without this the envelope fit returns its start value or a bound, which
+    reads like a measured length.  With σ given, the strongest window must
+    exceed three times the noise envelope √⟨σ²⟩ (a 3σ detection).
+    """
+    top = float(np.max(env)) if env.size else 0.0
+    if not np.isfinite(top) or top <= 0:
+        raise InputError(
+            f"{gr.source}: G(r) has no oscillating signal (all zero after the high-pass)"
+        )
+    noise = float(np.sqrt(np.max(nvar))) if nvar.size else 0.0
+    if noise > 0 and top < 3 * noise:
+        raise InputError(
+            f"{gr.source}: G(r) oscillations ({top:.3g}) are below 3σ of its noise "
+            f"({noise:.3g}); the correlation length is not determined"
+        )
+
+
 def correlation_length(
     gr: Pattern,
     *,
@@ -370,6 +390,7 @@ def correlation_length(
         if gr.sigma is None
         else np.array([np.mean(gr.sigma[i] ** 2) for i in idx])
     )
+    _check_signal(gr, env, nvar)
     damp2 = np.ones_like(r) if not qdamp_invA else np.exp(-((qdamp_invA * r) ** 2))
 
     def model(p: np.ndarray) -> np.ndarray:
