@@ -170,3 +170,22 @@ def test_check_shape():
     images.check_shape(np.zeros(SHAPE), SHAPE, "x.tif")
     with pytest.raises(InputError, match=r"x.tif: image shape \(24, 30\).*\(2048, 2048\)"):
         images.check_shape(np.zeros(SHAPE), (2048, 2048), "x.tif")
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_rgb_tiff_refused_by_name(tmp_path, planar):
+    import tifffile
+
+    rgb = np.ones((3, 32, 32) if planar else (32, 32, 3), dtype=np.uint8)
+    path = tmp_path / "photo.tif"
+    tifffile.imwrite(path, rgb, photometric="rgb", planarconfig="separate" if planar else None)
+    with pytest.raises(InputError, match="colour \\(RGB\\) TIFF"):
+        images.read_image(path)
+
+
+def test_boolean_image_refused(tmp_path):
+    path = tmp_path / "mask_like.npy"
+    np.save(path, np.zeros((16, 16), dtype=bool))
+    with pytest.raises(InputError, match="boolean image"):
+        images.read_image(path)
+    assert images.read_mask(path).shape == (16, 16)  # the same file is a valid mask

@@ -231,7 +231,13 @@ class _Reader:
         self._handle = tf
         if not tf.series:
             raise InputError(f"{self.path}: TIFF file holds no image")
-        shape = tuple(tf.series[0].shape)
+        series = tf.series[0]
+        if "S" in series.axes:  # samples per pixel: RGB(A), contiguous or planar
+            raise InputError(
+                f"{self.path}: colour (RGB) TIFF with axes {series.axes!r}; "
+                "detector frames are single-channel intensity images"
+            )
+        shape = tuple(series.shape)
         shape = tuple(s for s in shape if s != 1) or shape  # drop singleton axes
         if len(shape) == 2:
             self.nframes, self.shape = 1, (int(shape[0]), int(shape[1]))
@@ -299,6 +305,10 @@ class _Reader:
                 f"{self.path}: cannot read frame {index} ({_reason(exc)}); "
                 "the file is corrupt or truncated"
             ) from exc
+        if self.what != "mask" and np.asarray(arr).dtype.kind == "b":
+            raise InputError(
+                f"{self.path}: boolean {self.what} (a mask?); {self.what}s hold intensities"
+            )
         return _as_frame_array(arr, self.path)
 
     def _read(self, index: int) -> np.ndarray:
