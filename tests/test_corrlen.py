@@ -14,6 +14,7 @@ from xrdpdf import ConvergenceError, InputError, Pattern
 from xrdpdf.cli import _main
 from xrdpdf.corrlen import correlation_length, noise_length, sphere_envelope
 from xrdpdf.debye import debye_iq, pair_histogram, sphere_cluster
+from xrdpdf.errors import NotDeterminedError
 from xrdpdf.io import write_pattern
 from xrdpdf.pdf import PdfConfig, transform
 from xrdpdf.phases import get_phase
@@ -227,5 +228,5 @@ def test_noise_only_gr_is_not_determined():
     r = np.arange(0.01, 60, 0.01)
     sigma = np.full_like(r, 0.05)
     g = rng.normal(0.0, 0.05, r.size)
-    with pytest.raises(InputError, match="below 3σ"):
+    with pytest.raises(NotDeterminedError, match="below 3σ"):
         correlation_length(Pattern(r, g, "r_A", sigma=sigma))

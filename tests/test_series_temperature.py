@@ -98,3 +98,20 @@ def test_absent_phase_is_a_note_not_an_error(folder, tmp_path):
         assert row["note"] != ""
         assert row["phase"] == "NaTiO2" and math.isnan(row["a_A"])
         assert math.isnan(row["rs_fraction"]) or abs(row["rs_fraction"]) < 0.05
+
+
+def test_undetermined_quantity_is_a_note_not_an_error():
+    from xrdpdf.errors import InputError, NotDeterminedError
+    from xrdpdf.series.run import _attempt
+
+    def undetermined():
+        raise NotDeterminedError("the data do not determine the correlation length")
+
+    def bad():
+        raise InputError("x.gr: not a G(r)")
+
+    row = {"note": "", "error": ""}
+    assert _attempt(row, "corrlen", undetermined) is None
+    assert row == {"note": "corrlen: the data do not determine the correlation length", "error": ""}
+    _attempt(row, "pdf", bad)
+    assert row["error"] == "pdf: x.gr: not a G(r)"

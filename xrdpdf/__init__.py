@@ -13,7 +13,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .errors import CalibrationError, ConvergenceError, InputError, XrdpdfError
+from .errors import (
+    CalibrationError,
+    ConvergenceError,
+    InputError,
+    InputWarning,
+    NotDeterminedError,
+    XrdpdfError,
+    XrdpdfWarning,
+)
 from .pattern import Pattern
 
 __version__ = "0.1.0"
@@ -103,6 +111,9 @@ __all__ = [
     "XrdpdfError",
     "InputError",
     "ConvergenceError",
+    "NotDeterminedError",
+    "InputWarning",
+    "XrdpdfWarning",
     "CalibrationError",
     *sorted(_LAZY),
 ]

@@ -71,7 +71,7 @@ from typing import Any
 import numpy as np
 
 from . import units
-from .errors import ConvergenceError, InputError
+from .errors import ConvergenceError, InputError, NotDeterminedError
 from .pattern import Pattern
 
 __all__ = [
@@ -297,7 +297,7 @@ def _check_signal(gr: Pattern, env: np.ndarray, nvar: np.ndarray) -> None:
         )
     noise = float(np.sqrt(np.max(nvar))) if nvar.size else 0.0
     if noise > 0 and top < 3 * noise:
-        raise InputError(
+        raise NotDeterminedError(
             f"{gr.source}: G(r) oscillations ({top:.3g}) are below 3σ of its noise "
             f"({noise:.3g}); the correlation length is not determined"
         )
@@ -420,7 +420,7 @@ def correlation_length(
         raise ConvergenceError("correlation-length envelope fit did not converge")
     a, d = (float(v) for v in best.x)
     if d >= 0.999 * dmax or d > rmax - window_A:
-        raise ConvergenceError(
+        raise NotDeterminedError(
             f"the data do not determine the correlation length: the envelope does not decay "
             f"within {rmin}–{rmax} Å (fitted D = {d:.3g} Å); extend rmax"
         )

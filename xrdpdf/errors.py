@@ -12,6 +12,7 @@ __all__ = [
     "InputError",
     "ConvergenceError",
     "CalibrationError",
+    "NotDeterminedError",
     "XrdpdfWarning",
     "InputWarning",
 ]
@@ -27,6 +28,14 @@ class InputError(XrdpdfError, ValueError):
 
 class ConvergenceError(XrdpdfError, RuntimeError):
     """A fit or refinement could not reach a trustworthy answer."""
+
+
+class NotDeterminedError(ConvergenceError):
+    """The data do not determine a quantity (e.g. ξ beyond the r range).
+
+    A result rather than a failure: a series records it as a note on the
+    sample, not as an error; the CLI still exits 2 with the message.
+    """
 
 
 class CalibrationError(ConvergenceError):

@@ -231,11 +231,18 @@ def _refine_sample(
 
 
 def _attempt(row: dict[str, Any], stage: str, func: Callable[..., Any], *args: Any) -> Any:
-    """Run one stage; what stops it goes to ``row["error"]`` and None is returned."""
-    from ..errors import XrdpdfError
+    """Run one stage; what stops it goes to ``row["error"]`` and None is returned.
+
+    A quantity the data do not determine (:class:`~xrdpdf.errors.NotDeterminedError`)
+    is a result: it goes to ``row["note"]``.
+    """
+    from ..errors import NotDeterminedError, XrdpdfError
 
     try:
         return func(*args)
+    except NotDeterminedError as exc:
+        row["note"] = _join(row["note"], f"{stage}: {exc}")
+        return None
     except XrdpdfError as exc:
         row["error"] = _join(row["error"], f"{stage}: {exc}")
         return None
