@@ -45,16 +45,6 @@ def handle_errors(func: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def _default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
 def _clean(obj: Any) -> Any:
     """Replace NaN/inf by None so that the JSON is strict."""
     if isinstance(obj, float | np.floating):
@@ -70,7 +60,9 @@ def emit_json(payload: dict[str, Any]) -> None:
     """Print one plain JSON object with ``schema_version`` to stdout."""
     out = {"schema_version": SCHEMA_VERSION}
     out.update(payload)
-    print(json.dumps(_clean(out), default=_default, allow_nan=False, indent=2))
+    from ..io import json_default  # here, not at import: keeps `xrdpdf --help` fast
+
+    print(json.dumps(_clean(out), default=json_default, allow_nan=False, indent=2))
 
 
 def info(message: str) -> None:

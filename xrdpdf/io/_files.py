@@ -40,7 +40,8 @@ def write_text(text: str, path: str | os.PathLike, overwrite: bool = False) -> P
     return Path(path)
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dumps`` default: numpy scalars and arrays, paths and mappings as JSON."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -54,10 +55,10 @@ def _json_default(obj: Any) -> Any:
 
 def write_json(obj: Any, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
-    return write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", path, overwrite)
+    return write_text(json.dumps(obj, indent=2, default=json_default) + "\n", path, overwrite)
 
 
 def _header_value(value: Any) -> str:
     if isinstance(value, str):
         return value.replace("\n", " ")
-    return json.dumps(value, default=_json_default)
+    return json.dumps(value, default=json_default)
