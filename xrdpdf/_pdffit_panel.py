@@ -20,6 +20,7 @@ import dataclasses
 import html
 from typing import Any
 
+from ._widgets import figure_png, require_ipywidgets, status_html
 from .errors import InputError, XrdpdfError
 from .pattern import Pattern
 from .pdffit import PdfFitResult, PdfModel, calculate, fit, read_model
@@ -128,32 +129,11 @@ class _Preview:
     rw: float
 
 
-def _widgets():
-    try:
-        import ipywidgets
-    except ImportError as exc:
-        raise ImportError("the PDF-fit panel needs ipywidgets: pip install ipywidgets") from exc
-    return ipywidgets
-
-
-def _status(text: str, ok: bool) -> str:
-    color = "green" if ok else "#b00"
-    return f"<span style='color:{color}'>{html.escape(text)}</span>"
-
-
-def _png(fig) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    return buf.getvalue()
-
-
 class PdfFitPanel:
     """ipywidgets front end of a :class:`PdfFitSession` (use :func:`pdffit_panel`)."""
 
     def __init__(self, session: PdfFitSession) -> None:
-        w = _widgets()
+        w = require_ipywidgets()
         self.session = session
         ph = session.model.phases[0]
         self.scale = w.FloatText(value=ph.scale, description="scale", step=0.01)
@@ -191,11 +171,11 @@ class PdfFitPanel:
             self.apply()
             result = self.session.fit()
         except XrdpdfError as exc:
-            self.status.value = _status(f"refused: {exc}", False)
+            self.status.value = status_html(f"refused: {exc}", False)
             return None
-        self.plot.value = _png(self.session.figure())
+        self.plot.value = figure_png(self.session.figure())
         self.table.value = self.session.table_html()
-        self.status.value = _status(
+        self.status.value = status_html(
             f"Rw = {result.rw:.4f}, χ²ν = {result.chi2_red:.3g}", result.converged
         )
         return result
@@ -205,12 +185,12 @@ class PdfFitPanel:
         try:
             self.session.adopt()
         except XrdpdfError as exc:
-            self.status.value = _status(str(exc), False)
+            self.status.value = status_html(str(exc), False)
             return
         ph = self.session.model.phases[0]
         self.scale.value, self.delta2.value = ph.scale, ph.delta2_A2
         self.spd.value, self.qdamp.value = ph.spdiameter_A, self.session.model.qdamp_invA
-        self.status.value = _status("refined values are the new start values", True)
+        self.status.value = status_html("refined values are the new start values", True)
 
 
 def pdffit_panel(session: PdfFitSession) -> PdfFitPanel:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import html
 import inspect
-import io as _io
 import json
 import math
 import warnings
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ._pdffit_panel import PdfFitPanel, PdfFitSession, pdffit_panel
+from ._widgets import figure_png, require_ipywidgets, status_html
 from .errors import ConvergenceError, InputError, XrdpdfError
 from .pattern import Pattern
 
@@ -68,26 +68,6 @@ _UNSET: Any = object()
 
 
 # ---------------------------------------------------------------------------------- helpers
-def require_ipywidgets():
-    """Import and return :mod:`ipywidgets`, or raise ImportError saying how to install it."""
-    try:
-        import ipywidgets
-    except ImportError as exc:
-        raise ImportError(
-            "the interactive panels of xrdpdf.notebook need ipywidgets: "
-            "pip install ipywidgets (or pip install 'xrdpdf[dev]'); the session classes "
-            "(RefinementSession, PdfSession, SeriesExplorer) work without it"
-        ) from exc
-    return ipywidgets
-
-
-def figure_png(fig, dpi: int = 90) -> bytes:
-    """PNG bytes of a matplotlib Figure (for an ``ipywidgets.Image`` or ``IPython.display``)."""
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
-
 def show_figure(fig, dpi: int = 90) -> None:
     """Display a Figure as a PNG in a notebook, whatever the matplotlib backend."""
     try:
@@ -907,11 +887,6 @@ class SeriesExplorer:
 
 
 # ---------------------------------------------------------------------------------- panels
-def _status(text: str, ok: bool) -> str:
-    color = "green" if ok else "#b00"
-    return f"<span style='color:{color}'>{html.escape(text)}</span>"
-
-
 class RefinementPanel:
     """ipywidgets front end of a :class:`RefinementSession` (use :func:`refinement_panel`).
 
@@ -1027,7 +1002,7 @@ class RefinementPanel:
                 warnings.simplefilter("always", RefinementWarning)
                 result = self.session.refine()
         except XrdpdfError as exc:
-            self.status.value = _status(f"refused: {exc}", False)
+            self.status.value = status_html(f"refused: {exc}", False)
             return None
         self.plot.value = figure_png(self.session.figure())
         self.table.value = self.session.table_html()
@@ -1035,7 +1010,7 @@ class RefinementPanel:
         text = f"Rwp = {result.rwp:.4f}, GoF = {result.gof:.3g}; " + (
             "converged" if result.converged else f"NOT converged: {result.message}"
         )
-        self.status.value = _status(text, result.converged)
+        self.status.value = status_html(text, result.converged)
         return result
 
     def on_adopt(self, _button: Any = None) -> None:
@@ -1043,7 +1018,7 @@ class RefinementPanel:
         try:
             self.session.adopt()
         except XrdpdfError as exc:
-            self.status.value = _status(str(exc), False)
+            self.status.value = status_html(str(exc), False)
             return
         s = self.session.settings()
         for i, ph in enumerate(s["phases"]):
@@ -1052,7 +1027,7 @@ class RefinementPanel:
             self.size[i].value = ph["size_A"]
             for lab, occ in ph["occupancy"].items():
                 self.occ[(i, lab)].value = round(occ, 4)
-        self.status.value = _status("refined values are the new start values", True)
+        self.status.value = status_html("refined values are the new start values", True)
 
 
 def refinement_panel(session: RefinementSession) -> RefinementPanel:
@@ -1153,10 +1128,10 @@ class PdfPanel:
         try:
             upd = self.session.update(**kw)
         except XrdpdfError as exc:
-            self.status.value = _status(f"refused: {exc}", False)
+            self.status.value = status_html(f"refused: {exc}", False)
             return None
         xi = upd.xi_A
-        self.status.value = _status(
+        self.status.value = status_html(
             f"Qmax = {upd.qmax_invA:.2f} Å⁻¹, ξ = "
             + (
                 f"{xi:.1f} ± {upd.xi_esd_A:.1f} Å"
@@ -1212,7 +1187,7 @@ class SeriesPanel:
             self.plot.value = figure_png(self.explorer.figure(name))
         except XrdpdfError as exc:
             self.plot.value = b""
-            self.details.value = _status(str(exc), False)
+            self.details.value = status_html(str(exc), False)
             return row
         ref = self.explorer.refinement(name)
         items = [
