@@ -2,7 +2,7 @@
 
 Setup (not timed): a CeO2 image of the 11-ID-C case (λ = 0.1173 Å, PerkinElmer 2048², 200 µm,
 ~350 mm, tilted 0.57°/1.15°) is simulated with Poisson noise, a beamstop with its arm, hot and
-dead pixels.  Timed: ``xrdpdf.calibrate.calibrate`` from a guess 15 mm and 20 px off (and, in
+dead pixels.  Timed: ``xrdpdf.stages.calibrate.calibrate`` from a guess 15 mm and 20 px off (and, in
 a second timing, with no guess at all), then ``instrument_resolution``.  Printed: wall times,
 the errors of the refined geometry against the simulated truth, host and load.
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--smoke", action="store_true", help="a quick 512² run")
     args = ap.parse_args(argv)
-    from xrdpdf.calibrate import calibrate, instrument_resolution
+    from xrdpdf.stages.calibrate import calibrate, instrument_resolution
 
     if args.smoke:
         shape, dist = (512, 512), 0.35

@@ -281,8 +281,8 @@ def kernel_bytes(si, frame: np.ndarray) -> int:
 
 def time_writers(si, frame, dark, nframes: int, tmpdir: Path) -> tuple[float, float]:
     """ms per pattern: one ``.xye`` file (xrdpdf's writer) and one row of the HDF5 stack."""
+    from xrdpdf._core.pattern import Pattern
     from xrdpdf.io import PatternStackWriter, write_pattern
-    from xrdpdf.pattern import Pattern
 
     radial, intensity, sigma = si.integrate(frame, dark)
     pattern = Pattern(x=radial, y=intensity, unit="q_A^-1", wavelength_A=0.1173, sigma=sigma)
@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         print("integrate.py: error: --frames >= 2, --repeat and --pairs >= 1", file=sys.stderr)
         return 2
 
-    from xrdpdf._fastint import SparseIntegrator
+    from xrdpdf.stages._fastint import SparseIntegrator
 
     shape, pixel_m, npt, nframes = SHAPE, PIXEL_M, NPT, args.frames
     repeat, pairs = args.repeat, args.pairs

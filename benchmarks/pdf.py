@@ -3,7 +3,7 @@
 Setup (not timed): a 3000-point I(Q) of TiO2 on Q = 0.5–30 Å⁻¹ with σ, the
 configuration (qmax 28 Å⁻¹, rpoly 0.9, r = 0.01–30 Å step 0.01 → 3000 points) and
 one warm-up call (imports, form-factor coefficients, chirp-z plans).  Timed: the whole
-:func:`xrdpdf.pdf.transform` call (normalisation, polynomial, F(Q), G(r) and σ_G(r),
+:func:`xrdpdf.stages.pdf.transform` call (normalisation, polynomial, F(Q), G(r) and σ_G(r),
 four output Patterns), and separately the bare sine transform of G and σ_G.
 
 Usage::
@@ -29,7 +29,7 @@ import numpy as np
 
 def setup(npt: int = 3000):
     from xrdpdf import Pattern
-    from xrdpdf.pdf import PdfConfig, composition_factors
+    from xrdpdf.stages.pdf import PdfConfig, composition_factors
 
     rng = np.random.default_rng(0)
     q = np.linspace(0.5, 30.0, npt)
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     repeat = 3 if args.smoke else max(1, args.repeat)
 
-    from xrdpdf.pdf import sine_transform, transform
+    from xrdpdf.stages.pdf import sine_transform, transform
 
     pattern, config = setup()
     res = transform(pattern, config)  # warm-up

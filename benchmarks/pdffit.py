@@ -7,9 +7,9 @@ Set-up (not timed): for a cubic (rocksalt NaTiO2, 12 atoms with Na/Ti sharing
 warm-up call; PDFfit2 gets the same diffpy Structure and parameters.
 
 Timed, in-process: one G(r) evaluation after a parameter change (xrdpdf:
-:func:`xrdpdf._pdfphase.total_gr` with the cached neighbour list; PDFfit2:
+:func:`xrdpdf.stages.pdffit._phase.total_gr` with the cached neighbour list; PDFfit2:
 ``PdfFit.calc()``), median of ``--repeat`` calls; and one full
-:func:`xrdpdf.pdffit.fit` (scale, lattice, δ2, U_iso, spdiameter from a 1 %/20 %
+:func:`xrdpdf.stages.pdffit.fit` (scale, lattice, δ2, U_iso, spdiameter from a 1 %/20 %
 off start) of the model's own G(r) plus noise on 1.5–30 Å.
 
 Usage::
@@ -48,7 +48,7 @@ def _model_text(structure: str, uiso: str, rmin: float, rmax: float, extra: str 
 
 
 def _ours_eval(model, repeat: int) -> float:
-    from xrdpdf._pdfphase import PhaseState, start_values, total_gr
+    from xrdpdf.stages.pdffit._phase import PhaseState, start_values, total_gr
 
     states = [PhaseState(ph, model) for ph in model.phases]
     r = model.rmin_A + 0.01 * np.arange(int(round((model.rmax_A - model.rmin_A) / 0.01)) + 1)
@@ -74,7 +74,7 @@ def _pdffit2(model, repeat: int) -> float | None:
     from diffpy.pdffit2 import PdfFit
     from diffpy.structure import Atom, Lattice, Structure
 
-    from xrdpdf._pdfphase import PhaseState
+    from xrdpdf.stages.pdffit._phase import PhaseState
 
     ph = model.phases[0]
     cr = PhaseState(ph, model).crystal
@@ -102,16 +102,16 @@ def _pdffit2(model, repeat: int) -> float | None:
 
 
 def _ours_fit(structure: str, uiso: str) -> tuple[float, int, float]:
-    from xrdpdf._pdfmodel import parse_model
-    from xrdpdf.pattern import Pattern
-    from xrdpdf.pdffit import calculate, fit
+    from xrdpdf._core.pattern import Pattern
+    from xrdpdf.stages.pdffit import calculate, fit
+    from xrdpdf.stages.pdffit._model import parse_model
 
     truth = parse_model(_model_text(structure, uiso, 1.5, 30.0, "spdiameter = 30.0\n"))
     clean = calculate(truth)
     rng = np.random.default_rng(1)
     data = Pattern(clean.x, clean.y + rng.normal(0, 0.01, clean.x.size), "r_A", None,
                    sigma=np.full(clean.x.size, 0.01))  # fmt: skip
-    from xrdpdf._pdfphase import PhaseState
+    from xrdpdf.stages.pdffit._phase import PhaseState
 
     cell = PhaseState(truth.phases[0], truth).cell
     start_cell = [v * 1.01 if i < 3 else v for i, v in enumerate(cell)]
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
-    from xrdpdf._pdfmodel import parse_model
+    from xrdpdf.stages.pdffit._model import parse_model
 
     repeat = 1 if args.smoke else max(args.repeat, 1)
     out: dict = {"benchmark": "pdffit", "host": platform.node(), "cpu": platform.processor(),

@@ -4,7 +4,7 @@ Set-up (not timed): a rocksalt NaTiO2 pattern, 3 nm grains, a = 4.18 Å, on 4000
 points of Q = 1.5–14 Å⁻¹ with a background, a zero offset and Poisson noise; one
 warm-up refinement (imports, numba compilation of the profile kernel).
 
-Timed: :func:`xrdpdf.refine.refine` from a start 0.6 % off in a (the built-in
+Timed: :func:`xrdpdf.stages.refinement.refine` from a start 0.6 % off in a (the built-in
 4.20464 Å), all four stages, default settings.  Printed: median and best wall time
 of ``--repeat`` runs, function evaluations, the refined a and its error.  Goal:
 under 0.5 s on the development machine.
@@ -29,8 +29,8 @@ import numpy as np
 
 
 def setup(npts: int = 4000, seed: int = 0):
-    from xrdpdf import phases
-    from xrdpdf.pattern import Pattern
+    from xrdpdf import physics as phases
+    from xrdpdf._core.pattern import Pattern
 
     ph = phases.get_phase("NaTiO2")
     q = np.linspace(1.5, 14.0, npts)
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
 
-    from xrdpdf.refine import refine
+    from xrdpdf.stages.refinement import refine
 
     pat, ph = setup()
     repeat = 1 if args.smoke else max(args.repeat, 1)

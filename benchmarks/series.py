@@ -28,7 +28,7 @@ from pathlib import Path
 
 
 def setup(folder: Path, binning: int, n_samples: int) -> Path:
-    from xrdpdf import demo
+    from xrdpdf.simulate import demo
 
     samples = [s for s in demo.demo_samples() if not s.name.startswith("aTiO2")][:n_samples]
     series = demo.write_demo_series(folder, samples=samples, binning=binning)
@@ -46,7 +46,7 @@ def setup(folder: Path, binning: int, n_samples: int) -> Path:
 
 
 def timed(series: Path, out: Path, workers: int) -> float:
-    from xrdpdf.series import load_series, run_series
+    from xrdpdf.workflows.series import load_series, run_series
 
     cfg = load_series(series)
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Tests of headless calibration (xrdpdf.calibrate) and ``xrdpdf calib``.
+"""Tests of headless calibration (xrdpdf.stages.calibrate) and ``xrdpdf calib``.
 
 Truth: images simulated here from a known pyFAI geometry (pyFAI's own ``array_from_unit`` maps
 the pixels to Q; the ring profile, noise, beamstop, hot/dead pixels and gaps are ours), so the
@@ -20,9 +20,9 @@ from pyFAI.calibrant import get_calibrant as pyfai_calibrant
 from pyFAI.detectors import Detector
 from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
-from xrdpdf import calibrate as C
+from xrdpdf._core.errors import CalibrationError, InputError
 from xrdpdf.cli import _main
-from xrdpdf.errors import CalibrationError, InputError
+from xrdpdf.stages import calibrate as C
 
 WL_A = 0.1173
 # instrument used by the simulations: FWHM(Q)^2 = U Q^2 + W (Å⁻¹), η constant
@@ -156,7 +156,7 @@ def test_resolution_file_roundtrip_and_phases_reader(tmp_path, main_case):
     p = tmp_path / "r.json"
     p.write_text(json.dumps(reso.to_dict()))
     q = np.linspace(1, 10, 7)
-    from xrdpdf.phases import load_resolution as phases_load
+    from xrdpdf.physics.resolution import load_resolution as phases_load
 
     fw, eta = phases_load(p).fwhm_eta_q(q)
     np.testing.assert_allclose(fw, reso.fwhm_invA(q), rtol=1e-12)
@@ -293,7 +293,7 @@ def test_cli_writes_poni_mask_resolution_report(tmp_path, capsys, main_case):
     assert back.dist == pytest.approx(rep["dist_m"], rel=1e-9)
     mask = fabio.open(str(out.with_suffix(".mask.edf"))).data
     assert mask.shape == img.shape and mask[img == 60000.0].all()
-    from xrdpdf.phases import load_resolution
+    from xrdpdf.physics.resolution import load_resolution
 
     assert load_resolution(tmp_path / "cal" / "geo.resolution.json").fwhm_eta_q(4.0)[0] > 0
     assert (tmp_path / "cal" / "geo.png").stat().st_size > 1000

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xrdpdf._core.errors import InputError
 from xrdpdf.cli import _main
-from xrdpdf.errors import InputError
 from xrdpdf.io import atomic_path, check_output, check_outputs, write_text
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import tifffile
 
-from xrdpdf import images, units
+from xrdpdf._core import units
+from xrdpdf._core.pattern import Pattern
 from xrdpdf.cli import _main
-from xrdpdf.integrate import IntegrationSettings, Integrator, load_poni
-from xrdpdf.io import read_pattern
-from xrdpdf.pattern import Pattern
-from xrdpdf.simulate import simulate_image
+from xrdpdf.io import images, read_pattern
+from xrdpdf.simulate.images import simulate_image
+from xrdpdf.stages.integrate import IntegrationSettings, Integrator, load_poni
 
 SHAPE = (120, 140)
 PONI = """poni_version: 2.1

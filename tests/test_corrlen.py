@@ -1,4 +1,4 @@
-"""Tests of xrdpdf.corrlen: closed-form envelopes, Debye spheres, the corrlen command."""
+"""Tests of xrdpdf.stages.corrlen: closed-form envelopes, Debye spheres, the corrlen command."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from xrdpdf import ConvergenceError, InputError, Pattern
+from xrdpdf._core.errors import NotDeterminedError
 from xrdpdf.cli import _main
-from xrdpdf.corrlen import correlation_length, noise_length, sphere_envelope
-from xrdpdf.debye import debye_iq, pair_histogram, sphere_cluster
-from xrdpdf.errors import NotDeterminedError
 from xrdpdf.io import write_pattern
-from xrdpdf.pdf import PdfConfig, transform
-from xrdpdf.phases import get_phase
+from xrdpdf.physics.cif import get_phase
+from xrdpdf.simulate.debye import debye_iq, pair_histogram, sphere_cluster
+from xrdpdf.stages.corrlen import correlation_length, noise_length, sphere_envelope
+from xrdpdf.stages.pdf import PdfConfig, transform
 
 XRDPDF = Path(sys.executable).parent / "xrdpdf"
 
@@ -182,9 +182,9 @@ def test_cli_corrlen(tmp_path, capsys, debye_grs):
 
 def test_qdamp_from_resolution_is_the_gaussian_damping():
     """A Gaussian Q-resolution σ_Q damps G(r) by exp(−σ_Q² r²/2) (convolution theorem)."""
-    from xrdpdf.corrlen import qdamp_from_resolution
-    from xrdpdf.pdf import sine_transform
-    from xrdpdf.phases import Resolution
+    from xrdpdf.physics.resolution import Resolution
+    from xrdpdf.stages.corrlen import qdamp_from_resolution
+    from xrdpdf.stages.pdf import sine_transform
 
     fwhm = 0.05
     res = Resolution.from_dict(

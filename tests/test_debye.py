@@ -1,4 +1,4 @@
-"""Tests of xrdpdf.debye against closed forms and a brute-force Debye sum."""
+"""Tests of xrdpdf.simulate.debye against closed forms and a brute-force Debye sum."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 import xraydb
 
 from xrdpdf import InputError
-from xrdpdf.debye import Cluster, debye_iq, pair_histogram, sphere_cluster
-from xrdpdf.pdf import PdfConfig, transform
-from xrdpdf.phases import get_phase
+from xrdpdf.physics.cif import get_phase
+from xrdpdf.simulate.debye import Cluster, debye_iq, pair_histogram, sphere_cluster
+from xrdpdf.stages.pdf import PdfConfig, transform
 
 A_NATIO2 = 4.20464
 

@@ -1,4 +1,4 @@
-"""Tests of the fast sparse-operator integration path (xrdpdf._fastint).
+"""Tests of the fast sparse-operator integration path (xrdpdf.stages._fastint).
 
 The oracle is pyFAI itself: ``integrate1d`` with the ("bbox", "csr", "cython") engine
 and the Poisson error model on the same frame, mask, dark, flat and polarization.  Both
@@ -16,9 +16,9 @@ import pytest
 from pyFAI.detectors import Detector
 from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
-from xrdpdf import _opcache
-from xrdpdf._fastint import SparseIntegrator, default_cache_dir
-from xrdpdf.errors import InputError
+from xrdpdf._core.errors import InputError
+from xrdpdf.stages import _opcache
+from xrdpdf.stages._fastint import SparseIntegrator, default_cache_dir
 
 SHAPE = (512, 512)
 NPT = 400

@@ -1,4 +1,4 @@
-"""Reading detector images, darks, flats and masks (xrdpdf.images).
+"""Reading detector images, darks, flats and masks (xrdpdf.io.images).
 
 Truth: the arrays written by tifffile, fabio, h5py and numpy themselves.
 """
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from xrdpdf import images
-from xrdpdf.errors import InputError
+from xrdpdf._core.errors import InputError
+from xrdpdf.io import images
 
 SHAPE = (24, 30)
 

@@ -1,7 +1,7 @@
-"""Integration to I(Q) (xrdpdf.integrate).
+"""Integration to I(Q) (xrdpdf.stages.integrate).
 
 Truths: (1) plain pyFAI ``integrate1d`` on the same image — our oracle;
-(2) images simulated (xrdpdf.simulate, which never calls xrdpdf.integrate)
+(2) images simulated (xrdpdf.simulate.images, which never calls xrdpdf.stages.integrate)
 from a 1-D pattern of Gaussian peaks with known centres and areas.
 """
 
@@ -15,17 +15,18 @@ import pyFAI
 import pytest
 from scipy.optimize import curve_fit
 
-from xrdpdf import images, units
-from xrdpdf.errors import InputError
-from xrdpdf.integrate import (
+from xrdpdf._core import units
+from xrdpdf._core.errors import InputError
+from xrdpdf._core.pattern import Pattern
+from xrdpdf.io import images
+from xrdpdf.simulate.images import Beamstop, simulate_image
+from xrdpdf.stages.integrate import (
     IntegrationSettings,
     Integrator,
     integrate_frames,
     integrate_image,
     load_poni,
 )
-from xrdpdf.pattern import Pattern
-from xrdpdf.simulate import Beamstop, simulate_image
 
 SHAPE = (400, 440)
 WL_A = 0.1173
@@ -280,7 +281,7 @@ def test_fast_engine_matches_pyfai(ai, tmp_path):
 def test_writes_overlap_the_next_frame_and_keep_order():
     from types import SimpleNamespace
 
-    from xrdpdf._commands.integrate import _written_behind
+    from xrdpdf.cli._commands.integrate import _written_behind
 
     produced_second = threading.Event()
 

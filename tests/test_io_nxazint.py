@@ -16,8 +16,8 @@ import pytest
 import tifffile
 
 from xrdpdf.cli import _main
-from xrdpdf.integrate import IntegrationSettings, integrator_from_files
 from xrdpdf.io import read_pattern, read_patterns, rebin_accumulators, write_nxazint1d
+from xrdpdf.stages.integrate import IntegrationSettings, integrator_from_files
 
 SHAPE = (200, 220)
 PONI = """poni_version: 2.1

@@ -15,9 +15,9 @@ import pyFAI
 import pytest
 from pyFAI.io.integration_config import WorkerConfig
 
-from xrdpdf.errors import InputError
-from xrdpdf.integrate import IntegrationSettings, integrator_from_files, worker_config
+from xrdpdf._core.errors import InputError
 from xrdpdf.io import is_worker_config
+from xrdpdf.stages.integrate import IntegrationSettings, integrator_from_files, worker_config
 
 SHAPE = (200, 220)
 PONI = """poni_version: 2.1

@@ -1,7 +1,7 @@
-"""Tests of the notebook callback layer (xrdpdf.notebook), without a browser.
+"""Tests of the notebook callback layer (xrdpdf.notebook.sessions), without a browser.
 
 Truths: a simulated rocksalt NaTiO2 pattern of known a, size and Na occupancy (drawn with
-:func:`xrdpdf.phases.powder_pattern`, Poisson noise, seeded) for the refinement session; an
+:func:`xrdpdf.physics.powder.powder_pattern`, Poisson noise, seeded) for the refinement session; an
 analytic F(Q) = Σ c_j sin(Q r_j) e^{-σ²Q²/2} with c_j following a sphere envelope of known
 diameter for the PDF session, whose truncated G(r) is computed here by direct quadrature; and
 a series output folder written here for the explorer.
@@ -15,9 +15,9 @@ import sys
 import numpy as np
 import pytest
 
-from xrdpdf.corrlen import correlation_length, sphere_envelope
-from xrdpdf.errors import InputError
-from xrdpdf.notebook import (
+from xrdpdf._core.errors import InputError
+from xrdpdf._core.pattern import Pattern
+from xrdpdf.notebook.sessions import (
     PdfSession,
     RefinementSession,
     SeriesExplorer,
@@ -27,10 +27,10 @@ from xrdpdf.notebook import (
     require_ipywidgets,
     series_panel,
 )
-from xrdpdf.pattern import Pattern
-from xrdpdf.pdf import composition_factors
-from xrdpdf.phases import get_phase
-from xrdpdf.simulate import simulate_pattern
+from xrdpdf.physics.cif import get_phase
+from xrdpdf.simulate.images import simulate_pattern
+from xrdpdf.stages.corrlen import correlation_length, sphere_envelope
+from xrdpdf.stages.pdf import composition_factors
 
 A_TRUE, SIZE_TRUE, NA_TRUE = 4.18, 40.0, 0.40
 PNG = b"\x89PNG"
@@ -184,7 +184,7 @@ def test_pdf_session_qmax_changes_gr_and_xi(ni_like):
 
 def test_pdf_session_rpoly_and_refusal(ni_like):
     s = PdfSession(ni_like, composition="Ni", qmin_invA=0.5, rmax_A=20.0)
-    # degree n = rpoly·(Q_last − Q_first)/π over the points used (xrdpdf.pdf Notes)
+    # degree n = rpoly·(Q_last − Q_first)/π over the points used (xrdpdf.stages.pdf Notes)
     for rpoly in (1.5, 0.9):
         res = s.update(rpoly=rpoly).result
         span = res.iq.x[-1] - res.iq.x[0]
@@ -218,7 +218,7 @@ def test_pdf_session_background_scale(ni_like):
 # ------------------------------------------------------------------------------- series
 def _fake_series(tmp_path):
     from xrdpdf.io import write_pattern
-    from xrdpdf.series import SUMMARY_COLUMNS, write_summary_csv
+    from xrdpdf.workflows.series import SUMMARY_COLUMNS, write_summary_csv
 
     rng = np.random.default_rng(3)
     rows = []

@@ -1,4 +1,4 @@
-"""Tests of xrdpdf.pdf (PDFgetX3 ad hoc transform) and the ``pdf`` command."""
+"""Tests of xrdpdf.stages.pdf (PDFgetX3 ad hoc transform) and the ``pdf`` command."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from xrdpdf import InputError, Pattern
 from xrdpdf.cli import _main
 from xrdpdf.io import read_pattern
-from xrdpdf.pdf import (
+from xrdpdf.stages.pdf import (
     PdfConfig,
     composition_factors,
     parse_composition,

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from xrdpdf import InputError, Pattern
-from xrdpdf.debye import debye_iq, pair_histogram, sphere_cluster
 from xrdpdf.io import read_pattern
-from xrdpdf.pdf import PdfConfig, transform
-from xrdpdf.phases import get_phase
+from xrdpdf.physics.cif import get_phase
+from xrdpdf.simulate.debye import debye_iq, pair_histogram, sphere_cluster
+from xrdpdf.stages.pdf import PdfConfig, transform
 
 DATA = Path(__file__).parent / "data"
 

@@ -1,4 +1,4 @@
-"""xrdpdf.pdf against xPDFsuite on a real compound: TiO2 film on ITO glass (Qnm input).
+"""xrdpdf.stages.pdf against xPDFsuite on a real compound: TiO2 film on ITO glass (Qnm input).
 
 Truth: xPDFsuite's own ``.iq``, ``.fq`` and ``.gr`` made from the two ``.chi`` files
 (tests/data/tio2_film_xpd, BSD 3-Clause, see LICENSE_SOURCE.txt).  Settings from the
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from xrdpdf.io import read_pattern, write_pattern
-from xrdpdf.pdf import PdfConfig, transform
+from xrdpdf.stages.pdf import PdfConfig, transform
 
 DATA = Path(__file__).parent / "data" / "tio2_film_xpd"
 STEM = "tio2-ito-glass-250"

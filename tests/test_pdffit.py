@@ -1,4 +1,4 @@
-"""xrdpdf.pdffit against closed forms, a refine-back simulation and bad input.
+"""xrdpdf.stages.pdffit against closed forms, a refine-back simulation and bad input.
 
 PDFfit2 itself is the oracle of ``test_pdffit_pdffit2.py``.
 """
@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xrdpdf._pdfmodel import parse_model
+from xrdpdf._core.errors import InputError
+from xrdpdf._core.pattern import Pattern
 from xrdpdf.cli import _main
-from xrdpdf.errors import InputError
-from xrdpdf.pattern import Pattern
-from xrdpdf.pdffit import calculate, fit, model_text, read_model
+from xrdpdf.stages.pdffit import calculate, fit, model_text, read_model
+from xrdpdf.stages.pdffit._model import parse_model
 
 DATA = Path(__file__).parent / "data" / "pdffit"
 
@@ -210,7 +210,7 @@ def test_cli_pdffit_json_keys(tmp_path, capsys):
 
 
 def test_session_and_panel_fit_adopt():
-    from xrdpdf._pdffit_panel import PdfFitSession, pdffit_panel
+    from xrdpdf.notebook._pdffit_panel import PdfFitSession, pdffit_panel
 
     pytest.importorskip("ipywidgets", reason="the panel needs ipywidgets (dev extra)")
     truth = parse_model('[data]\nrmax = 10.0\n[[phase]]\nstructure = "Ni"\nscale = 0.7\n')
@@ -257,7 +257,7 @@ def test_two_phase_refines_scales_qdamp_and_fractions():
 
 def test_pdffit_stru_file_gives_the_builtin_gr(tmp_path):
     """A PDFfit .stru (full cell, P1) and the built-in phase are one structure."""
-    from xrdpdf.phases import get_phase
+    from xrdpdf.physics.cif import get_phase
 
     (tmp_path / "ni.stru").write_text(get_phase("Ni").structure.writeStr("pdffit"))
     text = '[data]\nrmax = 12.0\n[[phase]]\nstructure = "{}"\nuiso = {{ Ni = 0.005 }}\n'

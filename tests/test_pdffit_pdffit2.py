@@ -1,4 +1,4 @@
-"""G(r) of xrdpdf.pdffit against PDFfit2 1.5.1 itself (the dev extra installs it on 3.11).
+"""G(r) of xrdpdf.stages.pdffit against PDFfit2 1.5.1 itself (the dev extra installs it on 3.11).
 
 Every case builds one diffpy Structure and gives it to both programs, so the
 comparison is of the G(r) models only.
@@ -16,8 +16,8 @@ pdffit2 = pytest.importorskip(
     "diffpy.pdffit2", reason="diffpy.pdffit2 (the oracle) has wheels only up to Python 3.11"
 )
 
-from xrdpdf._pdfmodel import parse_model  # noqa: E402
-from xrdpdf.pdffit import calculate, phase_fractions  # noqa: E402
+from xrdpdf.stages.pdffit import calculate, phase_fractions  # noqa: E402
+from xrdpdf.stages.pdffit._model import parse_model  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "pdffit"
 CDSE = str(DATA / "CdSe_wurtzite.cif")
@@ -50,7 +50,7 @@ def _structure(phase_model, model):
     """The diffpy Structure both programs see (full cell, our U values)."""
     from diffpy.structure import Atom, Lattice, Structure
 
-    from xrdpdf._pdfphase import PhaseState
+    from xrdpdf.stages.pdffit._phase import PhaseState
 
     st = PhaseState(phase_model, model)
     cr = st.crystal
@@ -126,7 +126,7 @@ def test_two_phase_equals_pdffit2_and_fractions(pdffit_cls):
     ours = calculate(model)
     assert _rw(ours.y, g2) < 1e-3
     # phase fractions from the scales: PDFfit2's own numbers (esd 0: no refinement)
-    from xrdpdf._pdfphase import PhaseState
+    from xrdpdf.stages.pdffit._phase import PhaseState
 
     states = [PhaseState(ph, model) for ph in model.phases]
     mean_f = [s.mean_z() for s in states]

@@ -1,4 +1,4 @@
-"""Tests of xrdpdf.phases: structures, reflections, structure factors, powder patterns.
+"""Tests of xrdpdf.physics: structures, reflections, structure factors, powder patterns.
 
 Truths: the rocksalt closed form F = 4(f_M ± f_O) with xraydb's f0 called here
 directly; Bragg's law; Fm-3m / I4₁/amd multiplicities from the International
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import xraydb
 
-from xrdpdf import phases
-from xrdpdf.errors import InputError
-from xrdpdf.phases import get_phase
+from xrdpdf import physics as phases
+from xrdpdf._core.errors import InputError
+from xrdpdf.physics.cif import get_phase
 
 A_RS = 4.20464
 

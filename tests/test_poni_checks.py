@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from xrdpdf._core.errors import InputError, InputWarning
 from xrdpdf.cli import _main
-from xrdpdf.errors import InputError, InputWarning
-from xrdpdf.integrate import load_poni
+from xrdpdf.stages.integrate import load_poni
 
 GOOD = {
     "poni_version": "2.1",

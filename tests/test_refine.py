@@ -1,6 +1,6 @@
-"""Tests of xrdpdf.refine on simulated patterns with known truth and on real Ni data.
+"""Tests of xrdpdf.stages.refinement on simulated patterns with known truth and on real Ni data.
 
-The simulator below is written independently of xrdpdf.phases: every
+The simulator below is written independently of xrdpdf.physics: every
 reflection h of a sphere |Q| < Q_max is enumerated one by one (no symmetry
 grouping), F comes from explicit atom positions and ``xraydb.f0`` called here,
 and each peak is a true Voigt (``scipy.special.voigt_profile``), whereas the
@@ -19,10 +19,10 @@ import pytest
 import xraydb
 from scipy.special import voigt_profile
 
-from xrdpdf import phases
-from xrdpdf.errors import InputError
-from xrdpdf.pattern import Pattern
-from xrdpdf.refine import RefinementWarning, refine
+from xrdpdf import physics as phases
+from xrdpdf._core.errors import InputError
+from xrdpdf._core.pattern import Pattern
+from xrdpdf.stages.refinement import RefinementWarning, refine
 
 WL = 0.1173
 KA1, KA2 = 1.5405929, 1.5444274  # Hölzer et al. 1997

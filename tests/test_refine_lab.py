@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from xrdpdf.io import read_pattern
-from xrdpdf.refine import refine
+from xrdpdf.stages.refinement import refine
 
 DATA = Path(__file__).parent / "data" / "lab_cuka_y2o3"
 

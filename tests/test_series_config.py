@@ -5,7 +5,7 @@ import math
 import pytest
 
 from xrdpdf import InputError
-from xrdpdf.series import DerivedSpec, derive, load_series
+from xrdpdf.workflows.series import DerivedSpec, derive, load_series
 
 GOOD = """
 [series]
@@ -191,7 +191,7 @@ def test_labels_groups_and_derived_of_a_temperature_series(folder):
     assert a.pdf == {"qmax": 20.0} and b.pdf == {"qmax": 20.0, "rmax": 40.0}
     assert [d.name for d in cfg.derived] == ["xi_change_A"]
     assert cfg.derived[0].esd_name == "xi_change_esd_A"
-    from xrdpdf.series import summary_columns
+    from xrdpdf.workflows.series import summary_columns
 
     cols = summary_columns(cfg)
     assert cols[:3] == ("name", "group", "temperature_K")
@@ -248,7 +248,7 @@ def test_rs_fraction_is_refine_crystalline_fraction_of_the_named_phase():
     """The rs_fraction column maps the named phase's crystalline fraction, nothing else."""
     from types import SimpleNamespace
 
-    from xrdpdf.series.run import _fraction
+    from xrdpdf.workflows.series.run import _fraction
 
     def phase(name, **kw):
         return SimpleNamespace(name=name, weight_fraction=1.0, **kw)

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from xrdpdf.integrate import IntegrationSettings
 from xrdpdf.io import read_pattern
-from xrdpdf.reduce import Reducer
+from xrdpdf.stages.integrate import IntegrationSettings
+from xrdpdf.workflows.reduce import Reducer
 
 SHAPE = (256, 256)
 MEAN_COUNTS = 2.0  # true signal, counts/pixel
@@ -85,9 +85,9 @@ def _data_lines(path: Path) -> list[str]:
 
 def test_series_watch_integrate_identical(low, tmp_path):
     """Same frames, dark and mask → the same I(Q), bit for bit, on all three paths."""
-    from xrdpdf._commands.integrate import run_integrate
-    from xrdpdf.series import load_series, run_series
-    from xrdpdf.watch import ImageReducer
+    from xrdpdf.cli._commands.integrate import run_integrate
+    from xrdpdf.workflows.series import load_series, run_series
+    from xrdpdf.workflows.watch import ImageReducer
 
     d, poni = low
     integ = run_integrate(
@@ -131,8 +131,8 @@ def test_series_watch_integrate_identical(low, tmp_path):
 
 def test_summed_stack_equals_summed_files(low, tmp_path):
     """``integrate --sum`` of a two-frame stack = the series' sum of the two files (2 darks)."""
-    from xrdpdf._commands.integrate import run_integrate
-    from xrdpdf.series import load_series, run_series
+    from xrdpdf.cli._commands.integrate import run_integrate
+    from xrdpdf.workflows.series import load_series, run_series
 
     d, poni = low
     run_integrate(

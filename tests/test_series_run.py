@@ -2,7 +2,7 @@
 
 Truth: the demo simulates rocksalt Bragg peaks at a known a (sodiated 4.20464 Å,
 desodiated with a 2 % smaller volume) and amorphous / crystalline correlation
-lengths that fall after cycle 1 and rise by cycle 20 (xrdpdf.demo).
+lengths that fall after cycle 1 and rise by cycle 20 (xrdpdf.simulate.demo).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import shutil
 
 import pytest
 
-from xrdpdf import demo
 from xrdpdf.cli import _main
-from xrdpdf.series import load_series, read_summary, run_series
+from xrdpdf.simulate import demo
+from xrdpdf.workflows.series import load_series, read_summary, run_series
 
 NAMES = ("c00_pristine", "c01_sod", "c20_sod", "c20_desod")
 

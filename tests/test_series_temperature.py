@@ -13,8 +13,8 @@ import math
 
 import pytest
 
-from xrdpdf import demo
-from xrdpdf.series import load_series, run_series
+from xrdpdf.simulate import demo
+from xrdpdf.workflows.series import load_series, run_series
 
 IMAGES = ("aTiO2_c00", "aTiO2_c20")  # simulated amorphous clusters of 8 and 13 Å
 
@@ -101,8 +101,8 @@ def test_absent_phase_is_a_note_not_an_error(folder, tmp_path):
 
 
 def test_undetermined_quantity_is_a_note_not_an_error():
-    from xrdpdf.errors import InputError, NotDeterminedError
-    from xrdpdf.series.run import _attempt
+    from xrdpdf._core.errors import InputError, NotDeterminedError
+    from xrdpdf.workflows.series.run import _attempt
 
     def undetermined():
         raise NotDeterminedError("the data do not determine the correlation length")

@@ -1,4 +1,4 @@
-"""Simulated patterns and detector images (xrdpdf.simulate), the demo and its plot.
+"""Simulated patterns and detector images (xrdpdf.simulate.images), the demo and its plot.
 
 Truths: closed forms of flat-detector geometry (Q of a pixel, cos³ solid angle,
 the polarization factor), Poisson statistics, the cell parameters of the
@@ -14,13 +14,13 @@ import numpy as np
 import pyFAI
 import pytest
 
-from xrdpdf import images, units
+from xrdpdf._core import units
+from xrdpdf._core.errors import InputError
+from xrdpdf._core.pattern import Pattern
 from xrdpdf.cli import _main
-from xrdpdf.errors import InputError
-from xrdpdf.io import read_pattern
-from xrdpdf.pattern import Pattern
-from xrdpdf.phases import get_phase
-from xrdpdf.simulate import Beamstop, simulate_dark, simulate_image, simulate_pattern
+from xrdpdf.io import images, read_pattern
+from xrdpdf.physics.cif import get_phase
+from xrdpdf.simulate.images import Beamstop, simulate_dark, simulate_image, simulate_pattern
 
 SHAPE = (150, 170)
 WL_A = 0.1173

@@ -1,4 +1,4 @@
-"""Tests of xrdpdf.size (Scherrer, Williamson–Hall) on simulated Voigt peaks.
+"""Tests of xrdpdf.stages.size (Scherrer, Williamson–Hall) on simulated Voigt peaks.
 
 Truth: each simulated peak is a true Voigt (scipy.special.voigt_profile) whose
 Lorentzian FWHM is 2πK/L + 2εQ and whose Gaussian FWHM is the instrument's, so
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from scipy.special import voigt_profile
 
-from xrdpdf.errors import InputError
-from xrdpdf.pattern import Pattern
-from xrdpdf.size import deconvolve_width, scherrer
+from xrdpdf._core.errors import InputError
+from xrdpdf._core.pattern import Pattern
+from xrdpdf.stages.size import deconvolve_width, scherrer
 
 A = 4.18
 HKL = [(1, 1, 1), (2, 0, 0), (2, 2, 0), (3, 1, 1), (2, 2, 2), (4, 0, 0)]
@@ -54,7 +54,7 @@ def test_rocksalt_in_amorphous_matrix():
     # K = 0.9) on the Debye scattering of an amorphous TiO2 matrix, over 0.3–28 Å⁻¹.  The
     # half-height start widths must use a local baseline: a far-away one once gave a 0.4 Å
     # "size" for the 222 peak.
-    from xrdpdf import demo
+    from xrdpdf.simulate import demo
 
     s = next(x for x in demo.demo_samples() if x.name == "c20_sod")
     q = np.linspace(0.3, 28.0, 3000)

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xrdpdf import InputError, Pattern, units
+from xrdpdf import InputError, Pattern
+from xrdpdf._core import units
 
 
 def test_bragg_closed_form_si_111_cu_ka1():

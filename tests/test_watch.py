@@ -23,14 +23,14 @@ import numpy as np
 import pytest
 import tifffile
 
-from xrdpdf import images, units
+from xrdpdf._core import units
+from xrdpdf._core.errors import InputError
+from xrdpdf._core.pattern import Pattern
 from xrdpdf.cli import _main
-from xrdpdf.errors import InputError
-from xrdpdf.integrate import IntegrationSettings, Integrator, load_poni
-from xrdpdf.io import read_pattern
-from xrdpdf.pattern import Pattern
-from xrdpdf.simulate import simulate_image
-from xrdpdf.watch import ImageReducer, Watcher, WatchState, is_candidate
+from xrdpdf.io import images, read_pattern
+from xrdpdf.simulate.images import simulate_image
+from xrdpdf.stages.integrate import IntegrationSettings, Integrator, load_poni
+from xrdpdf.workflows.watch import ImageReducer, Watcher, WatchState, is_candidate
 
 SHAPE = (256, 256)
 NPT = 400
@@ -324,7 +324,7 @@ def test_interrupted_attempt_is_redone(geo, tmp_path):
 
 def test_pdf_step(geo, tmp_path, capsys):
     """--pdf writes STEM.gr = pdf.transform of the integrated pattern."""
-    from xrdpdf import pdf
+    from xrdpdf.stages import pdf
 
     d, poni, frames = geo
     incoming, out = tmp_path / "in", tmp_path / "out"

@@ -6,10 +6,10 @@ import h5py
 import numpy as np
 import pytest
 
-from xrdpdf import units
-from xrdpdf.errors import InputError
+from xrdpdf._core import units
+from xrdpdf._core.errors import InputError
+from xrdpdf._core.pattern import Pattern
 from xrdpdf.io import PatternStackWriter, format_table
-from xrdpdf.pattern import Pattern
 
 
 @pytest.mark.parametrize("spec", [" .10e", ".11g"])

@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .errors import (
+from xrdpdf._core._version import __version__ as __version__
+from xrdpdf._core.errors import (
     CalibrationError,
     ConvergenceError,
     InputError,
@@ -22,9 +23,7 @@ from .errors import (
     XrdpdfError,
     XrdpdfWarning,
 )
-from .pattern import Pattern
-
-__version__ = "0.1.0"
+from xrdpdf._core.pattern import Pattern
 
 # name -> module that defines it (imported on first access)
 _LAZY: dict[str, str] = {
@@ -32,52 +31,52 @@ _LAZY: dict[str, str] = {
     "read_pattern": "io",
     "write_pattern": "io",
     # images
-    "read_image": "images",
-    "iter_frames": "images",
-    "read_dark": "images",
-    "read_flat": "images",
-    "read_mask": "images",
-    "write_image": "images",
+    "read_image": "io.images",
+    "iter_frames": "io.images",
+    "read_dark": "io.images",
+    "read_flat": "io.images",
+    "read_mask": "io.images",
+    "write_image": "io.images",
     # phases
-    "get_phase": "phases",
-    "Phase": "phases",
-    "powder_pattern": "phases",
-    "Resolution": "phases",
-    "load_resolution": "phases",
+    "get_phase": "physics",
+    "Phase": "physics",
+    "powder_pattern": "physics",
+    "Resolution": "physics",
+    "load_resolution": "physics",
     # integrate
-    "load_poni": "integrate",
-    "Integrator": "integrate",
-    "IntegrationSettings": "integrate",
-    "integrate_image": "integrate",
-    "integrate_frames": "integrate",
+    "load_poni": "stages.integrate",
+    "Integrator": "stages.integrate",
+    "IntegrationSettings": "stages.integrate",
+    "integrate_image": "stages.integrate",
+    "integrate_frames": "stages.integrate",
     # calibrate
-    "auto_mask": "calibrate",
-    "instrument_resolution": "calibrate",
-    "CalibrationResult": "calibrate",
-    "integrator_from_files": "integrate",
+    "auto_mask": "stages.calibrate",
+    "instrument_resolution": "stages.calibrate",
+    "CalibrationResult": "stages.calibrate",
+    "integrator_from_files": "stages.integrate",
     # refine, size
-    "RefinementResult": "refine",
-    "RefinementWarning": "refine",
-    "scherrer": "size",
-    "SizeResult": "size",
+    "RefinementResult": "stages.refinement",
+    "RefinementWarning": "stages.refinement",
+    "scherrer": "stages.size",
+    "SizeResult": "stages.size",
     # pdf, corrlen, debye
-    "PdfConfig": "pdf",
-    "PdfResult": "pdf",
-    "transform": "pdf",
-    "parse_composition": "pdf",
-    "correlation_length": "corrlen",
-    "CorrLenResult": "corrlen",
-    "sphere_cluster": "debye",
-    "debye_iq": "debye",
+    "PdfConfig": "stages.pdf",
+    "PdfResult": "stages.pdf",
+    "transform": "stages.pdf",
+    "parse_composition": "stages.pdf",
+    "correlation_length": "stages.corrlen",
+    "CorrLenResult": "stages.corrlen",
+    "sphere_cluster": "simulate.debye",
+    "debye_iq": "simulate.debye",
     # simulate
-    "simulate_image": "simulate",
-    "simulate_pattern": "simulate",
-    "Beamstop": "simulate",
+    "simulate_image": "simulate.images",
+    "simulate_pattern": "simulate.images",
+    "Beamstop": "simulate.images",
     # series, watch
-    "load_series": "series",
-    "run_series": "series",
-    "read_summary": "series",
-    "Watcher": "watch",
+    "load_series": "workflows.series",
+    "run_series": "workflows.series",
+    "read_summary": "workflows.series",
+    "Watcher": "workflows.watch",
     # notebook sessions (the callbacks behind the widgets)
     "RefinementSession": "notebook",
     "PdfSession": "notebook",
@@ -85,26 +84,28 @@ _LAZY: dict[str, str] = {
     "PdfFitSession": "notebook",
 }
 
-# Pipeline-stage modules, importable as attributes (``xrdpdf.refine.refine(...)``).  A function
-# of the same name as its module cannot be re-exported lazily: importing the submodule rebinds
-# the package attribute to the module.
-_SUBMODULES = (
-    "calibrate",
-    "corrlen",
-    "debye",
-    "images",
-    "integrate",
-    "io",
-    "pdf",
-    "pdffit",
-    "phases",
-    "refine",
-    "series",
-    "simulate",
-    "size",
-    "units",
-    "watch",
-)
+# Layers and noun modules, reachable as attributes (``xrdpdf.refinement.refine(...)``,
+# ``xrdpdf.pdf.transform(...)``); ``import xrdpdf.stages.pdf`` is the full path.
+_SUBMODULES: dict[str, str] = {
+    "io": "io",
+    "physics": "physics",
+    "stages": "stages",
+    "simulate": "simulate",
+    "workflows": "workflows",
+    "plot": "plot",
+    "notebook": "notebook",
+    "units": "_core.units",
+    "integrate": "stages.integrate",
+    "calibrate": "stages.calibrate",
+    "refinement": "stages.refinement",
+    "size": "stages.size",
+    "pdf": "stages.pdf",
+    "corrlen": "stages.corrlen",
+    "pdffit": "stages.pdffit",
+    "reduce": "workflows.reduce",
+    "series": "workflows.series",
+    "watch": "workflows.watch",
+}
 
 __all__ = [
     "Pattern",
@@ -124,7 +125,7 @@ def __getattr__(name: str) -> Any:
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
         return getattr(module, name)
     if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(f".{_SUBMODULES[name]}", __name__)
     raise AttributeError(f"module 'xrdpdf' has no attribute {name!r}")
 
 

@@ -24,7 +24,7 @@ ties:
 
 A bare two- or three-column file needs ``xtype`` (``"q"`` Å⁻¹, ``"qnm"`` nm⁻¹ or
 ``"tth"`` degrees, the last with a wavelength).  Q in nm⁻¹ is converted to Å⁻¹
-on reading; every :class:`~xrdpdf.pattern.Pattern` carries Å⁻¹ or degrees.
+on reading; every :class:`~xrdpdf._core.pattern.Pattern` carries Å⁻¹ or degrees.
 
 Writers go through :func:`atomic_path`: a temporary file in the target's
 directory, renamed onto the target only when complete.
@@ -39,12 +39,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import units
-from ..errors import InputError
-from ..pattern import Pattern
-from ._convert import CONVERT_FORMATS, convert_patterns
-from ._decode import COMPRESSED_SUFFIXES, decode_text, logical_suffix, read_bytes
-from ._files import (
+from xrdpdf._core import units
+from xrdpdf._core.errors import InputError
+from xrdpdf._core.pattern import Pattern
+from xrdpdf.io._convert import CONVERT_FORMATS, convert_patterns
+from xrdpdf.io._decode import COMPRESSED_SUFFIXES, decode_text, logical_suffix, read_bytes
+from xrdpdf.io._files import (
     atomic_path,
     check_folder,
     check_output,
@@ -56,13 +56,13 @@ from ._files import (
     write_json,
     write_text,
 )
-from ._nexus import read_nexus
-from ._nxazint import rebin_accumulators, write_nxazint1d
-from ._stack import PatternStackWriter
-from ._text import read_text
-from ._vendor import read_binary
-from ._worker import is_worker_config, read_worker_config, worker_config_dict
-from ._write import HDF5_SUFFIXES, PDF_SUFFIXES, format_table, write_pattern
+from xrdpdf.io._nexus import read_nexus
+from xrdpdf.io._nxazint import rebin_accumulators, write_nxazint1d
+from xrdpdf.io._stack import PatternStackWriter
+from xrdpdf.io._text import read_text
+from xrdpdf.io._vendor import read_binary
+from xrdpdf.io._worker import is_worker_config, read_worker_config, worker_config_dict
+from xrdpdf.io._write import HDF5_SUFFIXES, PDF_SUFFIXES, format_table, write_pattern
 
 __all__ = [
     "XTYPES",

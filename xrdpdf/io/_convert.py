@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .. import units
-from ..errors import InputError
-from ._decode import COMPRESSED_SUFFIXES
-from ._files import check_output
-from ._write import write_pattern
+from xrdpdf._core import units
+from xrdpdf._core.errors import InputError
+from xrdpdf.io._decode import COMPRESSED_SUFFIXES
+from xrdpdf.io._files import check_output
+from xrdpdf.io._write import write_pattern
 
 __all__ = ["CONVERT_FORMATS", "convert_patterns"]
 
@@ -56,7 +56,7 @@ def convert_patterns(
         One per written file: ``path``, ``source``, ``x_unit`` (pyFAI name),
         ``wavelength_A``, ``anode``, ``n_points``.
     """
-    from . import read_patterns
+    from xrdpdf.io import read_patterns
 
     if fmt not in CONVERT_FORMATS:
         raise InputError(f"unknown format {fmt!r}; use one of {', '.join(CONVERT_FORMATS)}")

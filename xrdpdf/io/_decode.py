@@ -14,7 +14,7 @@ import gzip
 import lzma
 from pathlib import Path
 
-from ..errors import InputError
+from xrdpdf._core.errors import InputError
 
 __all__ = ["COMPRESSED_SUFFIXES", "read_bytes", "decode_text", "logical_suffix"]
 

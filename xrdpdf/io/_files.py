@@ -1,4 +1,4 @@
-"""Text and JSON writers on top of the atomic writes of :mod:`xrdpdf._files`."""
+"""Text and JSON writers on top of the atomic writes of :mod:`xrdpdf._core._files`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import (
+from xrdpdf._core._files import (
     atomic_path,
     check_folder,
     check_output,

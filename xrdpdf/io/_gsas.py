@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from xrdpdf._core.errors import InputError
 
 __all__ = ["find_bank", "read_gsas"]
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import units
-from ..errors import InputError
-from ._nxazint import read_nxazint1d
-from ._text import parse_ini_value
+from xrdpdf._core import units
+from xrdpdf._core.errors import InputError
+from xrdpdf.io._nxazint import read_nxazint1d
+from xrdpdf.io._text import parse_ini_value
 
 
 def read_nexus(path: Path, source: Any) -> list[dict[str, Any]]:

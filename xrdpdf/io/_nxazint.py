@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ._files import atomic_path
+from xrdpdf._core.errors import InputError
+from xrdpdf.io._files import atomic_path
 
 __all__ = ["write_nxazint1d", "read_nxazint1d", "rebin_accumulators", "ACCUMULATORS"]
 
@@ -43,7 +43,7 @@ def write_nxazint1d(
 ) -> Path:
     """Write pyFAI ``Integrate1dResult`` (one or a list: the frames) as NXazint1d, atomically.
 
-    ``config`` (a WorkerConfig dict, :func:`xrdpdf.integrate.worker_config`)
+    ``config`` (a WorkerConfig dict, :func:`xrdpdf.stages.integrate.worker_config`)
     is stored as ``entry/reduction/input/config`` so pyFAI can redo the run.
 
     Raises

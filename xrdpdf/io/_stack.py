@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import units
-from ..errors import InputError
-from ..pattern import Pattern
-from ._files import _header_value, check_output, commit, temp_beside
+from xrdpdf._core import units
+from xrdpdf._core.errors import InputError
+from xrdpdf._core.pattern import Pattern
+from xrdpdf.io._files import _header_value, check_output, commit, temp_beside
 
 _AXIS = {units.Q_A: ("q", "1/angstrom"), units.TTH_DEG: ("two_theta", "degree")}
 
@@ -37,7 +37,7 @@ class PatternStackWriter:
     wavelength_A : float, optional
         Written as ``/entry/wavelength`` (Å).
     overwrite : bool
-        Replace an existing file (otherwise :class:`~xrdpdf.errors.InputError`).
+        Replace an existing file (otherwise :class:`~xrdpdf._core.errors.InputError`).
     metadata : mapping, optional
         Attributes of ``/entry/metadata`` (provenance common to all frames).
     """

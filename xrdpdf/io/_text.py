@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import units
-from ..errors import InputError
+from xrdpdf._core import units
+from xrdpdf._core.errors import InputError
 
 _FLOAT = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _NUMERIC_ROW = re.compile(rf"^\s*{_FLOAT}(?:[\s,;]+{_FLOAT})+\s*$")
@@ -234,8 +234,8 @@ def read_text(path: Path, text: str, suffix: str) -> list[dict[str, Any]]:
     ``suffix`` is the file's suffix under any compression suffix; it only
     decides between formats the content leaves open (``.gr`` → r in Å).
     """
-    from ._gsas import find_bank, read_gsas
-    from ._vendor import RAS_MARK, read_ras_text
+    from xrdpdf.io._gsas import find_bank, read_gsas
+    from xrdpdf.io._vendor import RAS_MARK, read_ras_text
 
     lines = text.splitlines()
     if not any(ln.strip() for ln in lines):

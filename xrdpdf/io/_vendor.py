@@ -32,7 +32,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from ..errors import InputError
+from xrdpdf._core.errors import InputError
 
 __all__ = ["RAS_MARK", "read_binary", "read_ras_text"]
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from xrdpdf._core.errors import InputError
 
 __all__ = ["is_worker_config", "read_worker_config", "worker_config_dict"]
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import units
-from ..errors import InputError
-from ..pattern import Pattern
-from ._files import _header_value, atomic_path, write_text
+from xrdpdf._core import units
+from xrdpdf._core.errors import InputError
+from xrdpdf._core.pattern import Pattern
+from xrdpdf.io._files import _header_value, atomic_path, write_text
 
 PDF_SUFFIXES = {
     ".iq": ("Q(Å$^{-1}$)", "I(a.u.)"),
@@ -108,7 +108,7 @@ def write_pattern(
 
 
 def _own_header_lines(pattern: Pattern, meta: Mapping[str, Any]) -> list[str]:
-    from .. import __version__
+    from xrdpdf._core._version import __version__
 
     lines = [f"xrdpdf {__version__}", f"unit = {pattern.unit}"]
     if pattern.wavelength_A is not None:
@@ -141,7 +141,7 @@ def _chi_text(pattern: Pattern, meta: Mapping[str, Any]) -> str:
 
 
 def _pdfgetx_text(pattern: Pattern, suffix: str, meta: Mapping[str, Any]) -> str:
-    from .. import __version__
+    from xrdpdf._core._version import __version__
 
     lines = ["[DEFAULT]", "", f"version = xrdpdf-{__version__}", ""]
     for key, value in meta.items():

@@ -47,8 +47,8 @@ def check_figure(path: str | os.PathLike, overwrite: bool) -> Path:
     """
     from matplotlib.backend_bases import FigureCanvasBase
 
-    from .._files import check_output
-    from ..errors import InputError
+    from xrdpdf._core._files import check_output
+    from xrdpdf._core.errors import InputError
 
     path = Path(path)
     formats = FigureCanvasBase.get_supported_filetypes()
@@ -60,7 +60,7 @@ def check_figure(path: str | os.PathLike, overwrite: bool) -> Path:
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Save ``fig`` to ``path`` atomically (temporary file, then rename)."""
-    from ..io import atomic_path
+    from xrdpdf.io import atomic_path
 
     with atomic_path(path, overwrite=True) as tmp:
         fig.savefig(tmp, dpi=dpi)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from . import new_figure
+from xrdpdf.plot import new_figure
 
 __all__ = ["calibration_figure"]
 
@@ -18,7 +18,7 @@ def calibration_figure(image: np.ndarray, result: Any, max_side: int = 1024):
     ----------
     image : (ny, nx) ndarray
         The calibrant frame.
-    result : xrdpdf.calibrate.CalibrationResult
+    result : xrdpdf.stages.calibrate.CalibrationResult
         Geometry, control points, residuals and mask.
     max_side : int
         The image is shown binned down to at most this many pixels a side.
@@ -96,7 +96,7 @@ def calibration_figure(image: np.ndarray, result: Any, max_side: int = 1024):
 
 def ai_calibrant_tth(result: Any) -> list[float]:
     """2θ (rad) of the calibrant rings of ``result`` (pyFAI numbering of distinct rings)."""
-    from ..calibrate import get_calibrant
+    from xrdpdf.stages.calibrate import get_calibrant
 
     cal = get_calibrant(result.calibrant, result.wavelength_A)
     return [t for t in cal.get_2th() if t is not None]

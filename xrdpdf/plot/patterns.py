@@ -1,6 +1,6 @@
 """Figures of integrated patterns: stacked I(Q) curves, optionally over their models.
 
-Takes :class:`~xrdpdf.pattern.Pattern` objects; computes nothing but the
+Takes :class:`~xrdpdf._core.pattern.Pattern` objects; computes nothing but the
 display offsets.
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..pattern import Pattern
-from . import new_figure
+from xrdpdf._core.pattern import Pattern
+from xrdpdf.plot import new_figure
 
 __all__ = ["plot_patterns", "plot_image"]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from . import new_figure
+from xrdpdf.plot import new_figure
 
 __all__ = ["plot_pdf", "plot_gr_comparison", "plot_corrlen"]
 
@@ -17,7 +17,7 @@ def plot_pdf(result: Any, title: str | None = None):
     Parameters
     ----------
     result : PdfResult
-        From :func:`xrdpdf.pdf.transform`.
+        From :func:`xrdpdf.stages.pdf.transform`.
     title : str, optional
         Figure title.
 

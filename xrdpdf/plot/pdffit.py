@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import new_figure
+from xrdpdf.plot import new_figure
 
 
 def plot_pdffit(result: Any, title: str | None = None):
@@ -12,7 +12,7 @@ def plot_pdffit(result: Any, title: str | None = None):
 
     Parameters
     ----------
-    result : xrdpdf.pdffit.PdfFitResult
+    result : xrdpdf.stages.pdffit.PdfFitResult
     title : str, optional
     """
     fig, ax = new_figure()

@@ -2,7 +2,7 @@
 
 Observed points, calculated curve, background, the difference curve offset
 below, and one row of tick marks per phase.  Takes a
-:class:`xrdpdf.refine.RefinementResult`; computes nothing.
+:class:`xrdpdf.stages.refinement.RefinementResult`; computes nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from . import new_figure
+from xrdpdf.plot import new_figure
 
 __all__ = ["plot_refinement"]
 
@@ -25,7 +25,7 @@ def plot_refinement(result: Any, title: str | None = None):
     Parameters
     ----------
     result : RefinementResult
-        From :func:`xrdpdf.refine.refine`.
+        From :func:`xrdpdf.stages.refinement.refine`.
     title : str, optional
         Figure title; default names the pattern and gives Rwp and GoF.
 

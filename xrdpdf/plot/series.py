@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..pattern import Pattern
-from ..units import q_to_tth
-from . import new_figure
+from xrdpdf._core.pattern import Pattern
+from xrdpdf._core.units import q_to_tth
+from xrdpdf.plot import new_figure
 
 __all__ = [
     "CU_KA1_A",

@@ -1,0 +1,4 @@
+"""Workflows that compose the stages: :mod:`.reduce` (frames → I(Q) [→ G(r) → ξ], the one
+reduction path), :mod:`.series` (many samples on Dask → summary), :mod:`.watch` (a folder
+being filled).
+"""
