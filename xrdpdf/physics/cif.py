@@ -2,18 +2,24 @@
 
 :func:`get_phase` takes a built-in name (case-insensitive) or a CIF path; :func:`phase_from_cif`
 reads the first data block of a CIF and expands the asymmetric unit with its space group.
+Symmetry images of a site within ``special_position_tol`` are one position, so rounded
+coordinates (0.3333 for 1/3) land on their special position, and the expanded cell is
+checked against the CIF's own formula, Z and density (:mod:`xrdpdf.physics._cifcheck`).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from xrdpdf._core.errors import InputError
+from xrdpdf._core.errors import InputError, InputWarning
+from xrdpdf.physics import _cifcheck
+from xrdpdf.physics._cifcheck import SPECIAL_POSITION_TOL
 from xrdpdf.physics.crystal import Phase, Site, _check_cell
 from xrdpdf.physics.scattering import _f0_name
 
@@ -51,11 +57,11 @@ def _get_space_group(ident: int | str):
         raise InputError(f"unknown space group {ident!r}") from exc
 
 
-def _expand_unit(spacegroup, positions):
+def _expand_unit(spacegroup, positions, eps: float):
     import diffpy.structure.symmetryutilities as su
 
     cls = su.ExpandAsymmetricUnit
-    return cls(spacegroup, positions)
+    return cls(spacegroup, positions, eps=eps)
 
 
 # ----------------------------------------------------------------------- building
@@ -83,13 +89,26 @@ def _build(
     cell: Sequence[float],
     asym: Sequence[tuple[str, str, Sequence[float], float, float]],
     source: str,
+    special_position_tol: float = SPECIAL_POSITION_TOL,
 ) -> Phase:
-    """Phase from a space group, a cell and (label, element, xyz, occ, Biso) sites."""
+    """Phase from a space group, a cell and (label, element, xyz, occ, Biso) sites.
+
+    Symmetry images of a site closer than ``special_position_tol`` (fractional box
+    distance) are one position, and the site is moved onto the exact special
+    position (diffpy.structure ``GeneratorSite``), so 0.3333 expands as 1/3.
+    """
     cell = tuple(float(v) for v in cell)
     _check_cell(cell, name)
     if not asym:
         raise InputError(f"{name}: no atom sites")
-    eau = _expand_unit(spacegroup, [list(map(float, s[2])) for s in asym])
+    if not 0.0 < special_position_tol < 0.05:
+        raise InputError(
+            f"{name}: special_position_tol must be in (0, 0.05) (fractional), "
+            f"got {special_position_tol}"
+        )
+    eau = _expand_unit(
+        spacegroup, [list(map(float, s[2])) for s in asym], float(special_position_tol)
+    )
     positions = tuple(np.array(p, float).reshape(-1, 3) % 1.0 for p in eau.expandedpos)
     sites = []
     labels = set()
@@ -101,9 +120,9 @@ def _build(
         if not 0.0 <= occ <= 1.0 + 1e-9:
             raise InputError(f"{name}: occupancy of {label} must be in 0…1, got {occ}")
         _f0_name(element)  # fail early on an unknown scatterer
-        sites.append(
-            Site(str(label), str(element), tuple(float(v) for v in xyz), occ, float(biso), len(pos))
-        )
+        # the first image is the site moved onto its special position
+        xyz = tuple(float(v) for v in pos[0])
+        sites.append(Site(str(label), str(element), xyz, occ, float(biso), len(pos)))
     rot = np.array([np.asarray(op.R, float) for op in spacegroup.iter_symops()])
     rot = np.unique(rot.round(6), axis=0)
     return Phase(
@@ -195,13 +214,35 @@ def _builtin(key: str) -> Phase:
     return _build(key, _get_space_group(sgnum), cell, sites, "builtin")
 
 
-def phase_from_cif(path: str | os.PathLike, name: str | None = None) -> Phase:
-    """Read a phase from a CIF file (first data block) through diffpy.structure.
+def phase_from_cif(
+    path: str | os.PathLike,
+    name: str | None = None,
+    *,
+    special_position_tol: float = SPECIAL_POSITION_TOL,
+) -> Phase:
+    """Read a phase from a CIF file (first data block with atom sites) through diffpy.structure.
+
+    Parameters
+    ----------
+    path : path
+        The CIF file.
+    name : str, optional
+        Phase name; default the file's stem.
+    special_position_tol : float
+        Symmetry images of a site closer than this (fractional coordinates) are one
+        position: rounded coordinates such as 0.3333/0.6667 land on 1/3, 2/3
+        (default :data:`xrdpdf._cifcheck.SPECIAL_POSITION_TOL`).
 
     Raises
     ------
     InputError
         If the file is missing or diffpy cannot parse it.
+
+    Warns
+    -----
+    InputWarning
+        When the expanded cell disagrees with the CIF's own formula and Z, or its
+        density (:func:`xrdpdf._cifcheck.check_contents`).
     """
     from diffpy.structure import getParser
 
@@ -224,7 +265,18 @@ def phase_from_cif(path: str | os.PathLike, name: str | None = None) -> Phase:
     for k, at in enumerate(asym):
         label = at.label or f"{at.element}{k + 1}"
         sites.append((label, at.element, tuple(at.xyz), at.occupancy, float(at.Bisoequiv)))
-    return _build(name or p.stem, sg, cell, sites, str(p))
+    phase = _build(name or p.stem, sg, cell, sites, str(p), special_position_tol)
+    cif = parser.ciffile
+    block = next((cif[k] for k in cif.keys() if "_atom_site_label" in cif[k]), {})
+    counts: dict[str, float] = {}
+    for s in phase.sites:
+        counts[s.symbol] = counts.get(s.symbol, 0.0) + s.occupancy * s.multiplicity
+    msg = _cifcheck.check_contents(
+        counts, phase.density_g_cm3, _cifcheck.stated_contents(block), str(p)
+    )
+    if msg:
+        warnings.warn(msg, InputWarning, stacklevel=2)
+    return phase
 
 
 def get_phase(name_or_cif: str | os.PathLike) -> Phase:
