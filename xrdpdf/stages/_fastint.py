@@ -600,6 +600,64 @@ class SparseIntegrator:
             loaded_from_cache=loaded,
         )
 
+    @classmethod
+    def from_cache_file(
+        cls,
+        path: str | os.PathLike[str],
+        shape: tuple[int, int],
+        npt: int,
+        unit: str,
+        *,
+        empty: float = 0.0,
+        mask_negative: bool = True,
+        dummy: float | None = None,
+        delta_dummy: float | None = None,
+    ) -> SparseIntegrator | None:
+        """The integrator of an operator file written by :meth:`from_pyfai`, without pyFAI.
+
+        The geometry-dependent values that :meth:`from_pyfai` takes from pyFAI
+        (``empty``, the detector's ``dummy`` and ``delta_dummy``) are given
+        here; :attr:`cache_info` of the integrator that wrote the file holds them.
+
+        Returns
+        -------
+        SparseIntegrator or None
+            None when the file is missing, truncated or not of this shape, npt
+            and layout (the caller then builds the operator through pyFAI).
+        """
+        if unit not in _UNITS:
+            return None
+        shape = (int(shape[0]), int(shape[1]))
+        path = Path(path)
+        op = _load_cache(path, int(npt), shape[0] * shape[1])
+        if op is None:
+            return None
+        return cls(
+            op,
+            shape=shape,
+            unit=unit,
+            empty=empty,
+            mask_negative=mask_negative,
+            dummy=dummy,
+            delta_dummy=delta_dummy,
+            cache_path=path,
+            loaded_from_cache=True,
+        )
+
+    @property
+    def cache_info(self) -> dict[str, Any]:
+        """What :meth:`from_cache_file` needs besides the file: a JSON-ready dict."""
+        return {
+            "path": None if self.cache_path is None else str(self.cache_path),
+            "shape": list(self.shape),
+            "npt": self.npt,
+            "unit": self.unit,
+            "empty": self.empty,
+            "mask_negative": self.mask_negative,
+            "dummy": self._dummy,
+            "delta_dummy": self._delta_dummy,
+        }
+
     # ---------------------------------------------------------------- properties
     @property
     def npt(self) -> int:

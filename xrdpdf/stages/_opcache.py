@@ -2,7 +2,10 @@
 
 Location
     ``$XRDPDF_CACHE`` if set, else ``~/.cache/xrdpdf``; one file
-    ``fastint_<key>.op`` per geometry and setting (the key is a hash of them).
+    ``fastint_<key>.op`` per geometry and setting (the key is a hash of them),
+    and small ``geom_<key>.op`` geometry snapshots (what a run reads from pyFAI,
+    so that a run whose operator is cached starts without importing pyFAI; see
+    :class:`xrdpdf.integrate.GeometrySnapshot`).
 Size cap
     ``$XRDPDF_CACHE_MAX_MB`` megabytes (10⁶ bytes), default :data:`DEFAULT_MAX_MB`.
     After a new operator is written, the least recently used files (by
@@ -11,7 +14,8 @@ Size cap
     Operators of the earlier ``fastint_*.npz`` layout are deleted then too.
 Layout
     An 8-byte magic, the length of a JSON header (uint64, little endian), the
-    header (field name → dtype, shape, byte offset), then each array's raw bytes
+    header (field name → dtype, shape, byte offset; optional ``meta``, any JSON
+    object), then each array's raw bytes
     at a 4096-byte aligned offset.  A load maps the arrays read-only
     (``numpy.memmap``), so start-up does not copy ~100 MB: pages are read from the
     page cache (or the disk) when the first frame touches them.
@@ -27,16 +31,25 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_MAX_MB", "default_cache_dir", "max_bytes", "load", "save", "evict"]
+__all__ = [
+    "DEFAULT_MAX_MB",
+    "default_cache_dir",
+    "max_bytes",
+    "load",
+    "load_with_meta",
+    "save",
+    "evict",
+]
 
 #: Default size cap of the cache in MB (10⁶ bytes): about twenty 2048² operators.
 DEFAULT_MAX_MB = 2000
 _MAGIC = b"XRDPDFOP"
 _ALIGN = 4096
-_PATTERN = "fastint_*.op"
+_PATTERNS = ("fastint_*.op", "geom_*.op")
 #: Operators of an earlier layout (never read again): deleted by every eviction.
 _LEGACY = "fastint_*.npz"
 
@@ -75,15 +88,20 @@ def _aligned(n: int) -> int:
     return -(-n // _ALIGN) * _ALIGN
 
 
-def save(arrays: Mapping[str, np.ndarray], path: Path) -> None:
-    """Write ``arrays`` atomically (temporary file in the same folder, then rename)."""
+def save(
+    arrays: Mapping[str, np.ndarray], path: Path, meta: Mapping[str, Any] | None = None
+) -> None:
+    """Write ``arrays`` (and ``meta``, a JSON object) atomically: temporary file, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fields = {}
     offset = 0
     for name, a in arrays.items():
         fields[name] = [np.dtype(a.dtype).str, list(a.shape), offset]
         offset = _aligned(offset + a.nbytes)
-    header = json.dumps({"fields": fields}).encode()
+    head: dict[str, Any] = {"fields": fields}
+    if meta is not None:
+        head["meta"] = dict(meta)
+    header = json.dumps(head).encode()
     start = _aligned(len(_MAGIC) + 8 + len(header))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
     try:
@@ -101,6 +119,12 @@ def save(arrays: Mapping[str, np.ndarray], path: Path) -> None:
 
 def load(path: Path) -> dict[str, np.ndarray] | None:
     """The arrays of a cache file, memory-mapped read-only; None if missing or malformed."""
+    got = load_with_meta(path)
+    return None if got is None else got[0]
+
+
+def load_with_meta(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+    """``(arrays, meta)`` of a cache file (``meta`` {} if none); None if missing or malformed."""
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
@@ -109,7 +133,11 @@ def load(path: Path) -> dict[str, np.ndarray] | None:
             nhead = int(np.frombuffer(fh.read(8), dtype="<u8")[0])
             if nhead > size:
                 return None
-            fields = json.loads(fh.read(nhead))["fields"]
+            head = json.loads(fh.read(nhead))
+        fields = head["fields"]
+        meta = head.get("meta", {})
+        if not isinstance(meta, dict):
+            return None
         start = _aligned(len(_MAGIC) + 8 + nhead)
         out = {}
         for name, (dtype, shape, offset) in fields.items():
@@ -126,7 +154,7 @@ def load(path: Path) -> dict[str, np.ndarray] | None:
         os.utime(path)  # a use: the eviction deletes the least recently used files
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
-    return out
+    return out, meta
 
 
 def evict(directory: Path, keep: Path, limit: int | None = None) -> list[Path]:
@@ -153,7 +181,7 @@ def evict(directory: Path, keep: Path, limit: int | None = None) -> list[Path]:
             p.unlink()
             removed.append(p)
     entries = []
-    for p in directory.glob(_PATTERN):
+    for p in (q for pattern in _PATTERNS for q in directory.glob(pattern)):
         try:
             st = p.stat()
         except OSError:  # deleted meanwhile by another process

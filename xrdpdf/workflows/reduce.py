@@ -172,14 +172,21 @@ class Reducer:
             "flat": flat,
             "overrides": overrides,
         }
-        self._ai = integrate.load_poni(poni) if isinstance(poni, str | os.PathLike) else poni
         self._integrator: integrate.Integrator | None = None
+        self._ai = poni
+        if isinstance(poni, str | os.PathLike):
+            # a cached geometry snapshot gives the integrator without pyFAI's import
+            self._integrator = integrate.cached_integrator(poni, settings, **self._files)
+            if self._integrator is not None:
+                self._ai = self._integrator.ai
+                return
+            self._ai = integrate.load_poni(poni)
         if self._ai.detector.shape is not None or mask or darks or flat:
             self._integrator = self._build(None)  # reads mask/dark/flat now: errors at start
 
     def _build(self, first_image: str | os.PathLike | None) -> integrate.Integrator:
         return integrate.integrator_from_files(
-            self._ai if not isinstance(self.poni, str | os.PathLike) else self.poni,
+            self.poni if isinstance(self.poni, str | os.PathLike) else self._ai,
             self.settings,
             first_image=first_image,
             **self._files,
