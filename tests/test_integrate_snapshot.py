@@ -19,9 +19,9 @@ import tifffile
 from pyFAI.detectors import Detector
 from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
-from xrdpdf import integrate
-from xrdpdf.integrate import GeometrySnapshot, IntegrationSettings, integrator_from_files
-from xrdpdf.reduce import Reducer
+from xrdpdf.stages import integrate
+from xrdpdf.stages.integrate import GeometrySnapshot, IntegrationSettings, integrator_from_files
+from xrdpdf.workflows.reduce import Reducer
 
 SHAPE = (256, 256)
 NPT = 300
