@@ -354,3 +354,12 @@ def test_full_size_perkin_2048():
     assert abs(res.direct_distance_m - d) < 0.1e-3
     assert math.hypot(res.beam_center_px[0] - cx, res.beam_center_px[1] - cy) < 0.3
     assert abs(res.rot1_rad - r1) < 0.002 and abs(res.rot2_rad - r2) < 0.002
+
+
+def test_caller_detector_not_modified():
+    # a detector without a shape takes the image's inside calibrate(), on a copy
+    det = Detector(200e-6, 200e-6)
+    assert det.shape is None
+    with pytest.raises(CalibrationError, match="blank image"):
+        C.calibrate(np.zeros((64, 64)), calibrant="CeO2", wavelength_A=WL_A, detector=det)
+    assert det.shape is None and det.max_shape is None

@@ -96,7 +96,7 @@ def test_fit2d_qspace_chi_is_nm(tmp_path):
 def test_bare_two_column_needs_xtype(tmp_path):
     f = tmp_path / "bare.xy"
     f.write_text("1 10\n2 20\n3 30\n")
-    with pytest.raises(InputError, match=r"bare\.xy.*--xtype"):
+    with pytest.raises(InputError, match=r"bare\.xy.*xtype="):
         read_pattern(f)
     assert read_pattern(f, xtype="q").unit == "q_A^-1"
     np.testing.assert_allclose(read_pattern(f, xtype="qnm").x, [0.1, 0.2, 0.3])
@@ -146,3 +146,27 @@ def test_atomic_write_leaves_nothing_on_error(tmp_path, pattern):
         write_pattern(pattern, target)
     write_pattern(pattern, target, overwrite=True)
     assert sorted(os.listdir(tmp_path)) == ["out.xye"]
+
+
+def test_hdf5_outputs_are_nxdata_for_silx(tmp_path):
+    # an independent NeXus reader (silx) finds signal, axis and errors through @default
+    h5py = pytest.importorskip("h5py")
+    nxdata = pytest.importorskip("silx.io.nxdata")
+    from xrdpdf._core import units
+    from xrdpdf.io import PatternStackWriter
+
+    x = np.linspace(1.0, 10.0, 50)
+    pat = Pattern(x, x**2, units.Q_A, 0.1173, sigma=np.full(50, 0.5))
+    write_pattern(pat, tmp_path / "one.h5")
+    with PatternStackWriter(tmp_path / "stack.h5", x, units.Q_A, wavelength_A=0.1173) as w:
+        w.append(pat, "a.tif", 0)
+        w.append(pat, "b.tif", 1)
+    for name, shape in (("one.h5", (50,)), ("stack.h5", (2, 50))):
+        with h5py.File(tmp_path / name, "r") as h5:
+            nx = nxdata.get_default(h5)
+            assert nx is not None and nx.is_valid, name
+            assert nx.signal.shape == shape
+            np.testing.assert_array_equal(nx.axes[-1][()], x)
+            assert nx.axes[-1].attrs["units"] == "1/angstrom"
+            np.testing.assert_array_equal(nx.errors[-1] if len(shape) > 1 else nx.errors, 0.5)
+            assert h5["entry/wavelength"][()] == pytest.approx(0.1173)

@@ -13,24 +13,13 @@ import fabio
 import numpy as np
 import pyFAI
 import pytest
+from conftest import SMALL_PONI as PONI
+from conftest import SMALL_SHAPE as SHAPE
 from pyFAI.io.integration_config import WorkerConfig
 
 from xrdpdf._core.errors import InputError
 from xrdpdf.io import is_worker_config
 from xrdpdf.stages.integrate import IntegrationSettings, integrator_from_files, worker_config
-
-SHAPE = (200, 220)
-PONI = """poni_version: 2.1
-Detector: Detector
-Detector_config: {"pixel1": 0.0002, "pixel2": 0.0002, "max_shape": [200, 220], "orientation": 3}
-Distance: 0.2
-Poni1: 0.0201
-Poni2: 0.0219
-Rot1: 0.003
-Rot2: -0.002
-Rot3: 0.0
-Wavelength: 1.173e-11
-"""
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def check_output(path: str | os.PathLike, overwrite: bool) -> Path:
     if path.is_dir():
         raise InputError(f"{path}: output path is a directory")
     if (path.exists() or path.is_symlink()) and not overwrite:
-        raise InputError(f"{path}: output exists; use --overwrite to replace it")
+        raise InputError(f"{path}: output exists; pass overwrite=True to replace it")
     _probe(path, _nearest_existing(path))
     return path
 

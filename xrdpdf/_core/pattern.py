@@ -81,7 +81,7 @@ class Pattern:
         if wl is not None:
             wl = units.check_wavelength(wl)
         elif self.unit == units.TTH_DEG:
-            raise InputError(f"{src}: 2θ data need a wavelength; give --wavelength")
+            raise InputError(f"{src}: 2θ data need a wavelength; give wavelength_A")
         sig = None
         if self.sigma is not None:
             sig = _frozen_array(self.sigma, "sigma")

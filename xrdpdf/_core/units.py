@@ -51,7 +51,7 @@ HC_KEV_A = 12.398419843320026
 def check_wavelength(wavelength_A: float | None, what: str = "this step") -> float:
     """Return ``wavelength_A`` as float, or raise :class:`InputError` if absent or ≤ 0."""
     if wavelength_A is None:
-        raise InputError(f"{what} needs the wavelength (Å), but none is known; give --wavelength")
+        raise InputError(f"{what} needs the wavelength (Å), but none is known; give wavelength_A")
     wl = float(wavelength_A)
     if not np.isfinite(wl) or wl <= 0:
         raise InputError(f"wavelength must be a positive number of Å, got {wavelength_A!r}")

@@ -13,10 +13,13 @@ they are recognised by their interface (``exit_code``, ``format_message``,
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import pkgutil
 import sys
 import warnings
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
@@ -24,6 +27,7 @@ import typer
 
 from xrdpdf._core.errors import XrdpdfWarning
 from xrdpdf.cli import _commands
+from xrdpdf.cli._commands._common import as_flags
 
 app = typer.Typer(
     name="xrdpdf",
@@ -107,7 +111,7 @@ def _report_click_exception(exc: Any) -> int:
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Print an :class:`XrdpdfWarning` as one line; others as Python does."""
     if issubclass(category, XrdpdfWarning):
-        print(f"xrdpdf: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        print(f"xrdpdf: warning: {as_flags(' '.join(str(message).split()))}", file=sys.stderr)
     else:
         print(
             warnings.formatwarning(message, category, filename, lineno, line),
@@ -116,10 +120,32 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         )
 
 
+#: Third-party readers that log about the corrupt files the CLI reports in one line.
+READER_LOGGERS = ("tifffile", "fabio", "PIL", "h5py")
+
+
+@contextlib.contextmanager
+def quiet_reader_logs() -> Iterator[None]:
+    """Raise the image readers' loggers above CRITICAL while a command runs, then restore them.
+
+    tifffile, fabio and PIL log about the very corruptions that the library turns into one
+    :class:`~xrdpdf.InputError`; on a terminal their lines would break the one-line
+    ``xrdpdf: error:`` contract.  Only the CLI does this; the library leaves logging alone.
+    """
+    saved = {name: logging.getLogger(name).level for name in READER_LOGGERS}
+    for name in READER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
 def _main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code (for tests)."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet_reader_logs():
             warnings.simplefilter("always", XrdpdfWarning)
             warnings.showwarning = _show_warning
             rv = app(args=argv, prog_name="xrdpdf", standalone_mode=False)

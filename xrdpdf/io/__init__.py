@@ -165,7 +165,7 @@ def read_pattern(
     if len(patterns) > 1:
         raise InputError(
             f"{path}: holds {len(patterns)} ranges; read them with read_patterns "
-            "(xrdpdf convert writes one file each) or merge them (merge=True, --merge)"
+            "(xrdpdf convert writes one file each) or merge them (merge=True)"
         )
     return patterns[0]
 
@@ -278,8 +278,8 @@ def _finish(
         unit_key = unit_key or xtype
     if unit_key is None:
         raise InputError(
-            f"{path}: the file does not say whether x is Q or 2θ; give --xtype q|qnm|tth "
-            "(and --wavelength for tth)"
+            f"{path}: the file does not say whether x is Q or 2θ; give xtype='q'|'qnm'|'tth' "
+            "(and wavelength_A for tth)"
         )
     wl = wavelength_A if wavelength_A is not None else info.get("wavelength_A")
     x = data[:, 0]
@@ -295,7 +295,7 @@ def _finish(
     elif unit_key == "tth":
         unit = units.TTH_DEG
         if wl is None:
-            raise InputError(f"{path}: 2θ data need the wavelength; give --wavelength (Å)")
+            raise InputError(f"{path}: 2θ data need the wavelength; give wavelength_A")
     elif unit_key == "r":
         unit = units.R_A
     else:  # pragma: no cover - guarded above

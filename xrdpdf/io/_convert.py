@@ -69,9 +69,9 @@ def convert_patterns(
         pats = read_patterns(src, xtype=xtype, wavelength_A=wavelength_A, merge=merge)
         for k, pat in enumerate(pats):
             if suffix == ".gr" and pat.unit != units.R_A:
-                raise InputError(f"{src}: --format gr needs G(r) data (r in Å), got {pat.unit}")
+                raise InputError(f"{src}: format 'gr' needs G(r) data (r in Å), got {pat.unit}")
             if suffix in (".iq", ".sq", ".fq") and pat.unit != units.Q_A:
-                raise InputError(f"{src}: --format {fmt} needs Q data, got {pat.unit}")
+                raise InputError(f"{src}: format '{fmt}' needs Q data, got {pat.unit}")
             name = _stem(src) + (f"_r{k + 1}" if len(pats) > 1 else "") + suffix
             jobs.append((src, pat, outdir / name))
     names = [j[2] for j in jobs]

@@ -11,9 +11,7 @@ import numpy as np
 from xrdpdf._core import units
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
-from xrdpdf.io._files import _header_value, check_output, commit, temp_beside
-
-_AXIS = {units.Q_A: ("q", "1/angstrom"), units.TTH_DEG: ("two_theta", "degree")}
+from xrdpdf.io._files import NX_AXIS, check_output, commit, nx_entry, temp_beside
 
 
 class PatternStackWriter:
@@ -54,7 +52,7 @@ class PatternStackWriter:
     ) -> None:
         import h5py
 
-        if unit not in _AXIS:
+        if unit not in (units.Q_A, units.TTH_DEG):
             raise InputError(f"{path}: a pattern stack needs unit q_A^-1 or 2th_deg, got {unit}")
         self.path = check_output(path, overwrite)
         self.x = np.asarray(x, dtype=float)
@@ -68,14 +66,15 @@ class PatternStackWriter:
             self._tmp.unlink(missing_ok=True)
             raise
         h5 = self._h5
-        h5.attrs["default"] = "entry"
-        h5.attrs["creator"] = "xrdpdf"
-        entry = h5.create_group("entry")
-        entry.attrs["NX_class"] = "NXentry"
-        entry.attrs["default"] = "data"
-        data = entry.create_group("data")
-        name, axis_units = _AXIS[unit]
-        data.attrs.update(NX_class="NXdata", signal="I", axes=[".", name], xrdpdf_unit=unit)
+        name, axis_units = NX_AXIS[unit]
+        data = nx_entry(
+            h5,
+            "I",
+            [".", name],
+            wavelength_A=wavelength_A,
+            metadata=dict(metadata or {}),
+            xrdpdf_unit=unit,
+        )
         data.create_dataset(name, data=self.x).attrs["units"] = axis_units
         npt = self.x.size
         for ds in ("I", "I_errors"):
@@ -85,12 +84,6 @@ class PatternStackWriter:
         text = h5py.string_dtype()
         data.create_dataset("source", shape=(0,), maxshape=(None,), dtype=text, chunks=(256,))
         data.create_dataset("frame", shape=(0,), maxshape=(None,), dtype="i8", chunks=(256,))
-        if wavelength_A is not None:
-            entry.create_dataset("wavelength", data=float(wavelength_A)).attrs["units"] = "angstrom"
-        md = entry.create_group("metadata")
-        md.attrs["NX_class"] = "NXcollection"
-        for key, value in (metadata or {}).items():
-            md.attrs[str(key)] = _header_value(value)
         self._data = data
 
     def append(self, pattern: Pattern, source: str = "", frame: int = -1) -> None:

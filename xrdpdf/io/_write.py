@@ -12,7 +12,7 @@ import numpy as np
 from xrdpdf._core import units
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
-from xrdpdf.io._files import _header_value, atomic_path, write_text
+from xrdpdf.io._files import NX_AXIS, _header_value, atomic_path, nx_entry, write_text
 
 PDF_SUFFIXES = {
     ".iq": ("Q(Å$^{-1}$)", "I(a.u.)"),
@@ -160,29 +160,18 @@ def _pdfgetx_text(pattern: Pattern, suffix: str, meta: Mapping[str, Any]) -> str
 def _write_nexus(pattern: Pattern, path: Path, overwrite: bool, meta: Mapping[str, Any]) -> Path:
     import h5py
 
-    axis_name = {units.Q_A: "q", units.TTH_DEG: "two_theta", units.R_A: "r"}[pattern.unit]
-    axis_units = {units.Q_A: "1/angstrom", units.TTH_DEG: "degree", units.R_A: "angstrom"}
+    axis_name, axis_units = NX_AXIS[pattern.unit]
     with atomic_path(path, overwrite) as tmp, h5py.File(tmp, "w") as h5:
-        h5.attrs["default"] = "entry"
-        h5.attrs["creator"] = "xrdpdf"
-        entry = h5.create_group("entry")
-        entry.attrs["NX_class"] = "NXentry"
-        entry.attrs["default"] = "data"
-        data = entry.create_group("data")
-        data.attrs["NX_class"] = "NXdata"
-        data.attrs["signal"] = "I"
-        data.attrs["axes"] = axis_name
-        data.attrs["xrdpdf_unit"] = pattern.unit
-        ax = data.create_dataset(axis_name, data=np.asarray(pattern.x))
-        ax.attrs["units"] = axis_units[pattern.unit]
+        data = nx_entry(
+            h5,
+            "I",
+            axis_name,
+            wavelength_A=pattern.wavelength_A,
+            metadata=dict(meta),
+            xrdpdf_unit=pattern.unit,
+        )
+        data.create_dataset(axis_name, data=np.asarray(pattern.x)).attrs["units"] = axis_units
         data.create_dataset("I", data=np.asarray(pattern.y))
         if pattern.sigma is not None:
             data.create_dataset("I_errors", data=np.asarray(pattern.sigma))
-        if pattern.wavelength_A is not None:
-            wl = entry.create_dataset("wavelength", data=pattern.wavelength_A)
-            wl.attrs["units"] = "angstrom"
-        md = entry.create_group("metadata")
-        md.attrs["NX_class"] = "NXcollection"
-        for key, value in meta.items():
-            md.attrs[str(key)] = _header_value(value)
     return path

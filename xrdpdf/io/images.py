@@ -23,9 +23,7 @@ Conventions
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from xrdpdf._core.errors import InputError
+from xrdpdf.io._files import nx_entry
 
 __all__ = [
     "Frame",
@@ -58,11 +57,6 @@ __all__ = [
 TIFF_SUFFIXES = (".tif", ".tiff")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx", ".nx5")
 _NPY_SUFFIXES = (".npy",)
-_QUIET_LOGGERS = ("tifffile", "fabio", "PIL", "h5py")
-_quiet_lock = threading.Lock()
-_quiet_depth = 0
-_saved_levels: dict[str, int] = {}
-
 
 @dataclass(frozen=True, eq=False)
 class Frame:
@@ -107,34 +101,19 @@ class BadInput:
 # ----------------------------------------------------------------- helpers
 @contextlib.contextmanager
 def _quiet(catch_warnings: bool = False) -> Iterator[None]:
-    """Silence third-party reader chatter (logging, warnings) during a read.
+    """Silence the warnings a third-party reader emits about a file we refuse anyway.
 
-    tifffile, fabio and PIL log or warn about the very corruptions that we turn
-    into one clear :class:`InputError`; their lines would break the CLI's
-    one-line error contract.
+    PIL (under fabio) warns about the very corruptions that we turn into one clear
+    :class:`InputError`.  Their loggers are left alone: the CLI quiets those for its
+    one-line error contract (:func:`xrdpdf.cli.quiet_reader_logs`), a library user keeps
+    their own logging configuration.
     """
-    global _quiet_depth
-    with _quiet_lock:
-        if _quiet_depth == 0:
-            for name in _QUIET_LOGGERS:
-                lg = logging.getLogger(name)
-                _saved_levels[name] = lg.level
-                lg.setLevel(logging.CRITICAL + 1)
-        _quiet_depth += 1
-    try:
-        if catch_warnings:  # not thread-safe: only around fabio (PIL warns on bad TIFFs)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                yield
-        else:
+    if catch_warnings:  # only around fabio; catch_warnings is not thread-safe
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             yield
-    finally:
-        with _quiet_lock:
-            _quiet_depth -= 1
-            if _quiet_depth == 0:
-                for name, level in _saved_levels.items():
-                    logging.getLogger(name).setLevel(level)
-                _saved_levels.clear()
+    else:
+        yield
 
 
 def split_dataset(path: str | os.PathLike) -> tuple[Path, str | None]:
@@ -467,7 +446,8 @@ def read_image(
         if frame is None:
             if r.nframes != 1:
                 raise InputError(
-                    f"{file}: has {r.nframes} frames; choose one frame or sum them (--sum)"
+                    f"{file}: has {r.nframes} frames; choose one or sum them "
+                    "(frame=N or sum_frames=True)"
                 )
             frame = 0
         return r.read(frame)
@@ -641,7 +621,7 @@ def write_image(
     if data.ndim not in (2, 3):
         raise InputError(f"{path}: an image must be 2-D or 3-D, got shape {data.shape}")
     if path.exists() and not overwrite:
-        raise InputError(f"{path}: output exists; use --overwrite to replace it")
+        raise InputError(f"{path}: output exists; pass overwrite=True to replace it")
     kind = _kind(path)
     suffix = path.suffix.lower()
     if kind == "fabio" and suffix not in (".edf", ".cbf"):
@@ -664,13 +644,7 @@ def write_image(
             import h5py
 
             with h5py.File(tmp, "w") as f:
-                f.attrs["default"] = "entry"
-                entry = f.create_group("entry")
-                entry.attrs["NX_class"] = "NXentry"
-                entry.attrs["default"] = "data"
-                grp = entry.create_group("data")
-                grp.attrs["NX_class"] = "NXdata"
-                grp.attrs["signal"] = "data"
+                grp = nx_entry(f, "data")
                 grp.create_dataset(
                     "data", data=data, chunks=(1, *data.shape[-2:]) if data.ndim == 3 else None
                 )

@@ -1,27 +1,18 @@
 """Jupyter sessions (the callbacks behind the widgets) and their ipywidgets panels.
 
-The sessions live in :mod:`.sessions`, the real-space fit panel in :mod:`._pdffit_panel`;
+Every widget callback is a plain method of a session class, usable (and tested) without a
+browser; the panels only read their controls, call the method and show what it returns.
+:mod:`.refinement` (Bragg), :mod:`.pdf` (G(r), ξ), :mod:`.series` (a series folder),
+:mod:`._pdffit_panel` (real-space fit);
 ``ipywidgets`` is needed only for the panels.
 """
 
-from xrdpdf.notebook.sessions import (
-    PdfFitPanel,
-    PdfFitSession,
-    PdfPanel,
-    PdfSession,
-    PdfUpdate,
-    RefinementPanel,
-    RefinementSession,
-    SeriesExplorer,
-    SeriesPanel,
-    figure_png,
-    pdf_panel,
-    pdffit_panel,
-    refinement_panel,
-    require_ipywidgets,
-    series_panel,
-    show_figure,
-)
+from xrdpdf.notebook._display import show_figure
+from xrdpdf.notebook._pdffit_panel import PdfFitPanel, PdfFitSession, pdffit_panel
+from xrdpdf.notebook._widgets import figure_png, require_ipywidgets
+from xrdpdf.notebook.pdf import PdfPanel, PdfSession, PdfUpdate, pdf_panel
+from xrdpdf.notebook.refinement import RefinementPanel, RefinementSession, refinement_panel
+from xrdpdf.notebook.series import SeriesExplorer, SeriesPanel, series_panel
 
 __all__ = [
     "RefinementSession",

@@ -1,6 +1,6 @@
 """Interactive real-space PDF fitting: :class:`PdfFitSession` and its ipywidgets panel.
 
-Exported by :mod:`xrdpdf.notebook.sessions`.  The session holds an observed G(r) and a
+Exported by :mod:`xrdpdf.notebook`.  The session holds an observed G(r) and a
 model (:mod:`xrdpdf.stages.pdffit`); every widget callback is a plain session method,
 usable without a browser.
 

@@ -15,7 +15,7 @@ def require_ipywidgets() -> Any:
         import ipywidgets
     except ImportError as exc:
         raise ImportError(
-            "the interactive panels of xrdpdf.notebook.sessions need ipywidgets: "
+            "the interactive panels of xrdpdf.notebook need ipywidgets: "
             "pip install ipywidgets (or pip install 'xrdpdf[dev]'); the session classes "
             "(RefinementSession, PdfSession, PdfFitSession, SeriesExplorer) work without it"
         ) from exc

@@ -563,13 +563,13 @@ class Integrator:
         s = self.settings
         if s.method == "fast":
             if s.sigma_clip:
-                raise InputError("sigma clipping needs the pyfai method (--method pyfai)")
+                raise InputError("sigma clipping needs the pyfai method (method='pyfai')")
             if self.settings.radial_range is not None:
-                raise InputError("a radial range needs the pyfai method (--method pyfai)")
+                raise InputError("a radial range needs the pyfai method (method='pyfai')")
             if (s.split, s.algorithm, s.error_model) != ("bbox", "csr", "poisson"):
                 raise InputError(
                     "the fast method does bbox splitting, CSR and Poisson errors only; "
-                    "use --method pyfai"
+                    "use method='pyfai'"
                 )
 
     # ---------------------------------------------------------------- helpers

@@ -315,7 +315,7 @@ def write_reduced(
     if not overwrite:
         for t in targets:
             if t.exists():
-                raise InputError(f"{t}: output exists; use --overwrite")
+                raise InputError(f"{t}: output exists; pass overwrite=True")
     outdir.mkdir(parents=True, exist_ok=True)
     written = [io.write_pattern(reduced.iq, targets[0], overwrite=overwrite)]
     for key, target in zip(files, targets[1:], strict=True):

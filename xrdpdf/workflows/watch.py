@@ -778,7 +778,7 @@ class Watcher:
             return None
         owner = self.state.owner(target)
         where = f" (from {owner})" if owner else ""
-        return f"output exists{where}; not replaced (use --overwrite)"
+        return f"output exists{where}; not replaced (pass overwrite=True)"
 
     def _process(self, result: WatchResult, key: str, path: Path, nframes: int) -> bool:
         assert self.state is not None
@@ -836,7 +836,7 @@ def _remove(paths: Sequence[Path]) -> None:
 
 
 def _never_replace(target: Path) -> str:
-    return "output exists; not replaced (use --overwrite)"
+    return "output exists; not replaced (pass overwrite=True)"
 
 
 def _is_file(entry: os.DirEntry) -> bool:

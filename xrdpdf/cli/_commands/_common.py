@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -24,9 +25,32 @@ SCHEMA_VERSION = 1
 T = TypeVar("T")
 
 
+#: The library's errors name API parameters; on the command line they read as the flags.
+API_TO_FLAG: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bwavelength_A\b"), "--wavelength"),
+    (re.compile(r"\bpass overwrite=True\b"), "use --overwrite"),
+    (re.compile(r"\bxtype='q'\|'qnm'\|'tth'"), "--xtype q|qnm|tth"),
+    (re.compile(r"\bmethod='pyfai'"), "--method pyfai"),
+    (re.compile(r"\bframe=N or sum_frames=True\b"), "--sum"),
+    (re.compile(r"\bformat '(\w+)'"), r"--format \1"),
+    (re.compile(r"\bmerge=True\b"), "--merge"),
+)
+
+
+def as_flags(message: str) -> str:
+    """``message`` with the API names in :data:`API_TO_FLAG` replaced by their CLI flags.
+
+    >>> as_flags("x.xy: 2θ data need a wavelength; give wavelength_A")
+    'x.xy: 2θ data need a wavelength; give --wavelength'
+    """
+    for pattern, flag in API_TO_FLAG:
+        message = pattern.sub(flag, message)
+    return message
+
+
 def fail(message: str) -> None:
-    """Print ``xrdpdf: error: <message>`` (one line) to stderr and exit 2."""
-    msg = " ".join(str(message).split())
+    """Print ``xrdpdf: error: <message>`` (one line, API names as flags) to stderr and exit 2."""
+    msg = as_flags(" ".join(str(message).split()))
     print(f"xrdpdf: error: {msg}", file=sys.stderr)
     raise typer.Exit(2)
 

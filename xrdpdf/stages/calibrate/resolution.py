@@ -1,0 +1,259 @@
+r"""The instrument resolution from a calibrant: pseudo-Voigt fits of its peaks, a smooth model.
+
+Resolution file (JSON, ``schema = "xrdpdf.resolution/1"``)
+----------------------------------------------------------
+The keys ``model``, ``unit``, ``fwhm_coeffs``, ``eta_coeffs``, ``wavelength_A`` are those that
+:func:`xrdpdf.physics.resolution.load_resolution` reads (model ``"poly"``); the rest is provenance::
+
+    {"schema": "xrdpdf.resolution/1",
+     "model": "poly", "unit": "q_A^-1", "wavelength_A": 0.1173,
+     "fwhm_coeffs": [c0, c1, c2],
+     "eta_coeffs": [e0, e1],
+     "q_range_invA": [qmin, qmax],
+     "integration_method": ["no", "histogram", "cython"],
+     "calibrant": "CeO2",
+     "peaks": [{"q_invA": ..., "fwhm_invA": ..., "eta": ..., "fwhm_err_invA": ...}, ...]}
+
+with, for Q in Å⁻¹ (coefficients low order first, as numpy ``polyval``),
+
+.. math::
+
+    \mathrm{FWHM}(Q) = c_0 + c_1 Q + c_2 Q^2 \quad [\text{Å}^{-1}], \qquad
+    \eta(Q) = \mathrm{clip}(e_0 + e_1 Q,\ 0,\ 1).
+
+A quadratic is enough: the Caglioti law [1]_ FWHM_2θ² = U tan²θ + V tan θ + W, moved to Q at the
+small angles of high-energy diffraction (tan θ ≈ Qλ/4π, dQ = (2π/λ) cos θ d(2θ)), is a smooth,
+slowly varying function of Q.  η is the pseudo-Voigt Lorentzian fraction,
+pV = η L + (1 − η) G with a common FWHM.  Read it back with
+:func:`~xrdpdf.load_resolution`; outside ``q_range_invA`` the model is extrapolated.
+
+References
+----------
+.. [1] G. Caglioti, A. Paoletti, F. P. Ricci, "Choice of collimators for a crystal spectrometer
+   for neutron diffraction", Nucl. Instrum. 3 (1958) 223, doi:10.1016/0369-643X(58)90029-X.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import optimize
+
+from xrdpdf._core.errors import CalibrationError
+from xrdpdf.physics.profiles import pseudo_voigt
+from xrdpdf.physics.resolution import Resolution
+from xrdpdf.stages.calibrate._calibrate import CalibrationResult
+from xrdpdf.stages.calibrate.calibrants import get_calibrant
+
+__all__ = [
+    "RESOLUTION_SCHEMA",
+    "ResolutionFit",
+    "instrument_resolution",
+]
+
+
+RESOLUTION_SCHEMA = "xrdpdf.resolution/1"
+
+
+@dataclass(frozen=True)
+class ResolutionFit:
+    """The fitted instrument resolution and where it came from (see the module docstring).
+
+    The model itself is a :class:`~xrdpdf.Resolution` (model ``"poly"`` in Q), the one
+    that refinement and sizing read back with :func:`~xrdpdf.load_resolution`; this
+    class adds the provenance written to the same JSON file.
+
+    Attributes
+    ----------
+    resolution : xrdpdf.physics.resolution.Resolution
+        FWHM(Q) = Σ c_k Q^k (Å⁻¹) and η(Q) = clip(Σ e_k Q^k, 0, 1).
+    q_range_invA : (float, float)
+        Q range of the fitted calibrant peaks.
+    peaks : tuple of dict
+        The fitted peaks (``q_invA``, ``fwhm_invA``, ``eta``, ``fwhm_err_invA``, ``eta_err``).
+    integration_method : tuple of str
+    calibrant : str
+    """
+
+    resolution: Resolution
+    q_range_invA: tuple[float, float] = (0.0, float("inf"))
+    peaks: tuple[dict, ...] = ()
+    integration_method: tuple[str, ...] = ("no", "histogram", "cython")
+    calibrant: str = ""
+
+    def fwhm_invA(self, q: np.ndarray | float) -> np.ndarray:
+        """Instrumental FWHM (Å⁻¹) at Q (Å⁻¹); never below 0."""
+        return self.resolution.fwhm_eta_q(q)[0]
+
+    def eta(self, q: np.ndarray | float) -> np.ndarray:
+        """Lorentzian fraction η of the instrumental pseudo-Voigt at Q (Å⁻¹), in [0, 1]."""
+        return self.resolution.fwhm_eta_q(q)[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of the resolution file (model plus provenance)."""
+        doc: dict[str, Any] = {"schema": RESOLUTION_SCHEMA}
+        doc.update(self.resolution.to_dict())
+        doc.update(
+            q_range_invA=list(self.q_range_invA),
+            integration_method=list(self.integration_method),
+            calibrant=self.calibrant,
+            peaks=[dict(p) for p in self.peaks],
+        )
+        return doc
+
+
+def _pseudo_voigt(x, area, x0, fwhm, eta, b0, b1):
+    """Peak of area ``area`` (:func:`~xrdpdf.physics.profiles.pseudo_voigt`), linear background."""
+    return area * pseudo_voigt(x, x0, abs(fwhm), eta) + b0 + b1 * (x - x0)
+
+
+def _fit_peak(q, y, q0, half, f0, step) -> dict | None:
+    """Pseudo-Voigt + linear background fit of one peak on q0 ± half; None if unusable."""
+    win = (q > q0 - half) & (q < q0 + half)
+    if win.sum() < 10:
+        return None
+    x, yy = q[win], y[win]
+    b0 = float(min(yy[0], yy[-1]))
+    area0 = float(max(np.sum(yy - b0) * step, 1e-12))
+    p0 = [area0, q0, f0, 0.3, b0, 0.0]
+    lo = [0.0, q0 - f0, 0.5 * step, 0.0, -np.inf, -np.inf]
+    hi = [np.inf, q0 + f0, 2 * half, 1.0, np.inf, np.inf]
+    try:
+        popt, pcov = optimize.curve_fit(_pseudo_voigt, x, yy, p0=p0, bounds=(lo, hi), maxfev=4000)
+    except (RuntimeError, ValueError):
+        return None
+    err = np.sqrt(np.clip(np.diag(pcov), 0, None))
+    if not np.all(np.isfinite(err)):
+        return None
+    height = popt[0] / popt[2]
+    noise = float(np.std(yy - _pseudo_voigt(x, *popt)))
+    if height < 10 * max(noise, 1e-12) or popt[2] > 0.99 * 2 * half or err[2] > 0.2 * popt[2]:
+        return None
+    return {
+        "q_invA": float(popt[1]),
+        "fwhm_invA": float(abs(popt[2])),
+        "fwhm_err_invA": float(err[2]),
+        "eta": float(popt[3]),
+        "eta_err": float(err[3]),
+    }
+
+
+def instrument_resolution(
+    image: np.ndarray,
+    result: CalibrationResult,
+    *,
+    calibrant: str | None = None,
+    npt: int | None = None,
+    method: Sequence[str] = ("no", "histogram", "cython"),
+    max_peaks: int = 30,
+) -> ResolutionFit:
+    """Fit the calibrant peaks of an integrated image and model the instrumental widths.
+
+    Parameters
+    ----------
+    image : (ny, nx) ndarray
+        The calibrant frame that was calibrated.
+    result : CalibrationResult
+        Its geometry and mask.
+    calibrant : str, optional
+        Default ``result.calibrant``.
+    npt : int, optional
+        Number of Q bins (default: 4 bins per pixel across the Q range).
+    method : sequence of str
+        pyFAI integration method.  Use the method with which the samples are integrated, so
+        that the integration's own broadening is part of the instrument.
+    max_peaks : int
+        Fit at most this many resolved peaks.
+
+    Returns
+    -------
+    ResolutionFit
+
+    Raises
+    ------
+    CalibrationError
+        Fewer than 3 resolved peaks could be fitted.
+
+    Notes
+    -----
+    Each calibrant peak separated from its neighbours by more than 5 estimated FWHM is fitted
+    on ±2.5 FWHM with pV(Q) = A[η L + (1 − η) G] + b0 + b1(Q − Q0) (common FWHM).  FWHM(Q) is fitted
+    by a quadratic (a line below 5 peaks), weighted with 1/σ(FWHM), and η(Q) by a line.
+    """
+    ai = result.integrator()
+    cal = get_calibrant(calibrant or result.calibrant, result.wavelength_A)
+    img = np.asarray(image, dtype=np.float64)
+    qmap = ai.array_from_unit(img.shape, "center", "q_A^-1", scale=True)
+    qv = qmap[~result.mask]
+    qlo, qhi = float(np.percentile(qv, 0.5)), float(np.percentile(qv, 99.5))
+    dq_pix = (4 * math.pi / (result.wavelength_A)) * 0.5 * (ai.detector.pixel1 / ai.dist)
+    if npt is None:
+        # bins of half a pixel: finer bins alias the pixel grid without pixel splitting
+        npt = int(min(20000, max(200, 2 * (qhi - qlo) / dq_pix)))
+    res1d = ai.integrate1d(
+        img,
+        npt,
+        unit="q_A^-1",
+        mask=result.mask,
+        method=tuple(method),
+        radial_range=(qlo, qhi),
+        correctSolidAngle=True,
+        polarization_factor=None,
+    )
+    q = np.asarray(res1d.radial, dtype=float)
+    y = np.asarray(res1d.intensity, dtype=float)
+    good = np.isfinite(y) & (y != 0)
+    q, y = q[good], y[good]
+    step = float(np.median(np.diff(q)))
+    qpk = np.unique(np.round(2 * math.pi / np.asarray(cal.dspacing, dtype=float), 9))
+    qpk = qpk[(qpk > q[0] + 0.05) & (qpk < q[-1] - 0.05)]
+    gaps = np.diff(qpk)
+    sep = np.minimum(np.r_[np.inf, gaps], np.r_[gaps, np.inf])
+    # width scale from the first well isolated peak, fitted on a wide window
+    f0 = max(2.0 * dq_pix, 4 * step)
+    for i in np.nonzero(sep > 10 * f0)[0][:3]:
+        fit = _fit_peak(q, y, qpk[i], min(0.4 * sep[i], 10 * f0), f0, step)
+        if fit is not None:
+            f0 = max(fit["fwhm_invA"], 2 * step)
+            break
+    peaks: list[dict] = []
+    for i, q0 in enumerate(qpk):
+        # resolved: neighbours further than 5 FWHM; fitted on +-2.5 FWHM
+        if sep[i] < 5.0 * f0:
+            continue
+        fit = _fit_peak(q, y, q0, 2.5 * f0, f0, step)
+        if fit is not None:
+            peaks.append(fit)
+        if len(peaks) >= max_peaks:
+            break
+    if len(peaks) < 3:
+        raise CalibrationError(
+            f"only {len(peaks)} resolved calibrant peak(s) could be fitted; need 3 for the "
+            "resolution model"
+        )
+    qp = np.array([p["q_invA"] for p in peaks])
+    fw = np.array([p["fwhm_invA"] for p in peaks])
+    fe = np.array([max(p["fwhm_err_invA"], 1e-3 * p["fwhm_invA"]) for p in peaks])
+    deg = 2 if len(peaks) >= 5 else 1
+    fw_c = np.polynomial.polynomial.polyfit(qp, fw, deg, w=1.0 / fe)
+    et = np.array([p["eta"] for p in peaks])
+    ee = np.array([max(p["eta_err"], 0.02) for p in peaks])
+    et_c = np.polynomial.polynomial.polyfit(qp, et, 1, w=1.0 / ee)
+    model = Resolution(
+        "poly",
+        tuple(float(c) for c in fw_c),
+        tuple(float(c) for c in et_c),
+        "q_A^-1",
+        float(result.wavelength_A),
+    )
+    return ResolutionFit(
+        resolution=model,
+        q_range_invA=(float(qp.min()), float(qp.max())),
+        peaks=tuple(peaks),
+        integration_method=tuple(str(m) for m in method),
+        calibrant=calibrant or result.calibrant,
+    )
