@@ -131,3 +131,88 @@ def test_accumulators_rebin_to_pyfai_coarse_integration(setup, tmp_path, split):
     x2, y2, _ = rebin_accumulators(radial, acc, 2)
     assert x2.size == 300
     assert not np.allclose(np.interp(coarse.radial, x2, y2), coarse.intensity, rtol=2e-6)
+
+
+def _series(d, extra: str = "") -> "object":
+    from xrdpdf.workflows.series import load_series
+
+    (d / "s.toml").write_text(
+        f'[series]\nponi = "g.poni"\n{extra}\n[[sample]]\nname = "s1"\nimages = ["img.tif"]\n'
+    )
+    return load_series(d / "s.toml")
+
+
+def _pyfai_of(d, image, npt):
+    ai = pyFAI.load(str(d / "g.poni"))
+    return ai.integrate1d(
+        image,
+        npt,
+        unit="q_A^-1",
+        method=("bbox", "csr", "cython"),
+        error_model="poisson",
+        polarization_factor=0.99,
+    )
+
+
+def test_watch_writes_nxazint1d(setup, capsys):
+    """``watch --format nxazint1d``: STEM.nxs with the required fields, pyFAI's own numbers."""
+    d, image = setup
+    (d / "in").mkdir()
+    tifffile.imwrite(d / "in" / "a.tif", image)
+    argv = ["watch", str(d / "in"), "--poni", str(d / "g.poni"), "-o", str(d / "w")]
+    assert _main([*argv, "--npt", "400", "--once", "--format", "nxazint1d"]) == 0
+    path = d / "w" / "a.nxs"
+    ref = _pyfai_of(d, image, 400)
+    with h5py.File(path) as h5:
+        _check_required(h5["entry"])
+        cfg = json.loads(_text(h5["entry/reduction/input/config"]))
+        assert cfg["nbpt_rad"] == 400
+        data = h5["entry/data"]
+        # pyFAI's own accumulators of the frame, stored in float64: its numbers exactly
+        np.testing.assert_allclose(data["sum_signal"][0], ref.sum_signal, rtol=1e-12)
+        np.testing.assert_allclose(data["count"][0], ref.count, rtol=1e-12)
+    back = read_pattern(path)
+    keep = ref.count > 0
+    np.testing.assert_allclose(back.y, ref.intensity[keep], rtol=1e-6)  # float32 storage of I
+    assert not (d / "w" / "a.xye").exists()
+    rows = (d / "w" / "summary.csv").read_text()
+    assert "a.nxs" in rows
+
+
+def test_watch_refuses_an_unknown_format(setup, capsys):
+    d, _ = setup
+    (d / "in").mkdir()
+    argv = ["watch", str(d / "in"), "--poni", str(d / "g.poni"), "-o", str(d / "w"), "--once"]
+    assert _main([*argv, "--format", "nexus"]) == 2
+    err = capsys.readouterr().err
+    assert "xrdpdf: error: format must be one of" in err and "nexus" in err
+
+
+def test_series_writes_nxazint1d(setup):
+    """``[integrate] format = "nxazint1d"``: <sample>.nxs beside the .xye, pyFAI's numbers."""
+    from xrdpdf.workflows.series import run_series
+
+    d, image = setup
+    cfg = _series(d, '[integrate]\nnpt = 300\nformat = "nxazint1d"\n')
+    run_series(cfg, d / "out", workers=0)
+    path = d / "out" / "s1" / "s1.nxs"
+    ref = _pyfai_of(d, image, 300)
+    with h5py.File(path) as h5:
+        _check_required(h5["entry"])
+        np.testing.assert_allclose(h5["entry/data/sum_signal"][0], ref.sum_signal, rtol=1e-12)
+    keep = ref.count > 0
+    np.testing.assert_allclose(read_pattern(path).y, ref.intensity[keep], rtol=1e-6)
+    # the .xye the later stages read is still there: the fast engine, pyFAI's numbers
+    xye = read_pattern(d / "out" / "s1" / "s1.xye")
+    np.testing.assert_allclose(xye.y, ref.intensity[keep], rtol=1e-6)
+
+
+def test_series_format_flag_and_bad_format(setup, capsys):
+    d, _ = setup
+    _series(d)
+    argv = ["series", str(d / "s.toml"), "-o", str(d / "out"), "--workers", "0"]
+    assert _main([*argv, "--format", "nxazint1d"]) == 0
+    assert (d / "out" / "s1" / "s1.nxs").is_file()
+    capsys.readouterr()
+    assert _main([*argv, "--format", "gsas"]) == 2
+    assert "[integrate] format must be one of xye, nxazint1d" in capsys.readouterr().err

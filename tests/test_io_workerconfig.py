@@ -129,3 +129,48 @@ def test_cli_takes_a_config_and_writes_one(tmp_path, files, capsys):
     written = WorkerConfig.from_file(summary["pyfai_config"])
     assert written.nbpt_rad == 250 and written.polarization_factor == 0.99
     assert written.mask_file == str(mask)
+
+
+def test_watch_takes_a_config(tmp_path, files):
+    """``watch --poni CONFIG``: the config's npt, polarization and mask; a flag given wins."""
+    import tifffile
+
+    from xrdpdf.cli import _main
+    from xrdpdf.io import read_pattern
+
+    poni, image, mask = files
+    cfg = _pyfai_config(tmp_path, poni, mask, npt=350)
+    (tmp_path / "in").mkdir()
+    tifffile.imwrite(tmp_path / "in" / "f.tif", image)
+    base = ["watch", str(tmp_path / "in"), "--poni", cfg, "--once"]
+    assert _main([*base, "-o", str(tmp_path / "w1")]) == 0
+    settings = IntegrationSettings(npt=350, unit="q_A^-1", polarization_factor=0.99)
+    ref = integrator_from_files(poni, settings, mask=mask).integrate(image)
+    got = read_pattern(tmp_path / "w1" / "f.xye")
+    # the same settings and engine: the same numbers, to the 10 digits written
+    np.testing.assert_allclose(got.x, ref.x, rtol=1e-9)
+    np.testing.assert_allclose(got.y, ref.y, rtol=1e-9)
+    assert _main([*base, "-o", str(tmp_path / "w2"), "--npt", "200"]) == 0
+    assert read_pattern(tmp_path / "w2" / "f.xye").metadata["integration"]["npt"] == 200
+
+
+def test_series_takes_a_config(tmp_path, files):
+    """``[series] poni = CONFIG``: the config's settings and mask; ``[integrate]`` keys win."""
+    import tifffile
+
+    from xrdpdf.io import read_pattern
+    from xrdpdf.workflows.series import load_series, run_series
+
+    poni, image, mask = files
+    cfg = _pyfai_config(tmp_path, poni, mask, npt=350)
+    tifffile.imwrite(tmp_path / "f.tif", image)
+    sample = '[[sample]]\nname = "s1"\nimages = ["f.tif"]\n'
+    for name, extra, npt in (("a", "", 350), ("b", "[integrate]\nnpt = 250\n", 250)):
+        (tmp_path / f"{name}.toml").write_text(f'[series]\nponi = "{cfg}"\n{extra}{sample}')
+        run_series(load_series(tmp_path / f"{name}.toml"), tmp_path / name, workers=0)
+        got = read_pattern(tmp_path / name / "s1" / "s1.xye")
+        settings = IntegrationSettings(npt=npt, unit="q_A^-1", polarization_factor=0.99)
+        ref = integrator_from_files(poni, settings, mask=mask).integrate(image)
+        np.testing.assert_allclose(got.x, ref.x, rtol=1e-9)  # 10 significant digits written
+        np.testing.assert_allclose(got.y, ref.y, rtol=1e-9)
+        assert got.metadata["mask"] == str(mask)

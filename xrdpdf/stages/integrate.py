@@ -456,6 +456,10 @@ class FrameResult:
         The integrated pattern (``None`` on error).
     error : str or None
         One-line reason when the frame (or the whole file) failed.
+    pyfai_result : pyFAI Integrate1dResult or None
+        pyFAI's own result of the frame, with its per-bin accumulators
+        (:meth:`Integrator.integrate_result`), when asked for
+        (``integrate_frames(..., accumulators=True)``; NXazint1d output).
     """
 
     source: Path
@@ -463,6 +467,7 @@ class FrameResult:
     nframes: int
     pattern: Pattern | None = None
     error: str | None = None
+    pyfai_result: Any = None
 
     @property
     def ok(self) -> bool:
@@ -844,6 +849,7 @@ def integrate_frames(
     frames: Iterable[Frame | BadInput | np.ndarray],
     *,
     prefetch: bool = True,
+    accumulators: bool = False,
 ) -> Iterator[FrameResult]:
     """Integrate a stream of frames; a bad frame is reported, the rest go on.
 
@@ -856,6 +862,10 @@ def integrate_frames(
         (an unreadable file) passes through as a failed result.
     prefetch : bool
         Read the next frame in a thread while integrating the current one.
+    accumulators : bool
+        Also give pyFAI's own result of each frame, with its per-bin
+        accumulators (:attr:`FrameResult.pyfai_result`, for NXazint1d files);
+        it costs one pyFAI integration per frame.
 
     Yields
     ------
@@ -871,10 +881,13 @@ def integrate_frames(
             item = Frame(np.asarray(item, dtype=np.float64), Path(f"frame{i}"), i, 0)
         try:
             pattern = integrator.integrate(item)
+            pyfai_result = integrator.integrate_result(item) if accumulators else None
         except InputError as exc:
             yield FrameResult(item.source, item.index, item.nframes, error=str(exc))
             continue
-        yield FrameResult(item.source, item.index, item.nframes, pattern=pattern)
+        yield FrameResult(
+            item.source, item.index, item.nframes, pattern=pattern, pyfai_result=pyfai_result
+        )
 
 
 def integrator_from_files(

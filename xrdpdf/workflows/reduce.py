@@ -49,12 +49,19 @@ class Reduced:
         S(Q), F(Q), G(r) of ``iq``.
     corrlen : xrdpdf.stages.corrlen.CorrLenResult or None
         ξ of the G(r).
+    pyfai_result : pyFAI Integrate1dResult or None
+        pyFAI's own result of the same frame with its per-bin accumulators,
+        when asked for (what :func:`write_reduced` writes as NXazint1d).
+    pyfai_config : dict or None
+        With ``pyfai_result``: the run's pyFAI WorkerConfig.
     """
 
     name: str
     iq: Pattern
     pdf: Any = None
     corrlen: Any = None
+    pyfai_result: Any = None
+    pyfai_config: Any = None
 
 
 def sum_images(paths: Sequence[str | os.PathLike]) -> images.Frame:
@@ -205,16 +212,30 @@ class Reducer:
         """Wavelength of the geometry, Å."""
         return integrate.poni_wavelength_A(self._ai)
 
-    def _finish(self, name: str, pattern: Pattern) -> Reduced:
-        if self.pdf_config is None:
-            return Reduced(name, pattern)
+    def _finish(
+        self, name: str, pattern: Pattern, pyfai_result: Any = None, pdf: bool = True
+    ) -> Reduced:
+        config = None
+        if pyfai_result is not None:
+            config = integrate.worker_config(self.integrator())
+        if self.pdf_config is None or not pdf:
+            return Reduced(name, pattern, pyfai_result=pyfai_result, pyfai_config=config)
         res, cl = pdf_step(
             pattern, self.pdf_config, background=self.background, corrlen_kwargs=self.corrlen_kwargs
         )
-        return Reduced(name, pattern, res, cl)
+        return Reduced(name, pattern, res, cl, pyfai_result=pyfai_result, pyfai_config=config)
 
-    def reduce_summed(self, paths: Sequence[str | os.PathLike], name: str | None = None) -> Reduced:
+    def reduce_summed(
+        self,
+        paths: Sequence[str | os.PathLike],
+        name: str | None = None,
+        *,
+        accumulators: bool = False,
+    ) -> Reduced:
         """Sum every frame of ``paths`` and reduce the sum (``N`` frames, ``N`` darks).
+
+        With ``accumulators``, :attr:`Reduced.pyfai_result` is pyFAI's own
+        result of the sum (for an NXazint1d file).
 
         Raises
         ------
@@ -223,15 +244,25 @@ class Reducer:
             setting the data refuse.
         """
         frame = sum_images(paths)
-        pattern = self.integrator(paths[0]).integrate(frame)
+        integ = self.integrator(paths[0])
+        pattern = integ.integrate(frame)
+        pyfai_result = integ.integrate_result(frame) if accumulators else None
         if len(paths) > 1:
             pattern = pattern.with_metadata(images=[str(p) for p in paths])
-        return self._finish(name or images.frame_stem(frame), pattern)
+        return self._finish(name or images.frame_stem(frame), pattern, pyfai_result)
 
     def iter_frames(
-        self, paths: Sequence[str | os.PathLike], *, sum_frames: bool = False
+        self,
+        paths: Sequence[str | os.PathLike],
+        *,
+        sum_frames: bool = False,
+        accumulators: bool = False,
     ) -> Iterator[integrate.FrameResult]:
-        """Integrate every frame (or each file's sum) of ``paths``; a bad one is a failed result."""
+        """Integrate every frame (or each file's sum) of ``paths``; a bad one is a failed result.
+
+        ``accumulators``: also pyFAI's own result of each frame
+        (:attr:`~xrdpdf.stages.integrate.FrameResult.pyfai_result`).
+        """
         if not paths:
             return
         try:
@@ -240,14 +271,15 @@ class Reducer:
             for p in paths:
                 yield integrate.FrameResult(Path(p), None, 0, error=str(exc))
             return
-        results = integrate.integrate_frames(integ, images.iter_many(paths, sum_frames=sum_frames))
+        frames = images.iter_many(paths, sum_frames=sum_frames)
+        results = integrate.integrate_frames(integ, frames, accumulators=accumulators)
         try:
             yield from results
         finally:
             results.close()
 
-    def finish(self, result: integrate.FrameResult) -> Reduced:
-        """The :class:`Reduced` of one successful frame result (PDF step included).
+    def finish(self, result: integrate.FrameResult, *, pdf: bool = True) -> Reduced:
+        """The :class:`Reduced` of one successful frame result (with the PDF step if ``pdf``).
 
         Raises
         ------
@@ -256,8 +288,20 @@ class Reducer:
         """
         if not result.ok:
             raise InputError(str(result.error))
-        return self._finish(images.frame_stem(result), result.pattern)
+        name = images.frame_stem(result)
+        return self._finish(name, result.pattern, result.pyfai_result, pdf=pdf)
 
+
+#: Suffix of NXazint1d files (pyFAI's NeXus azimuthal-integration results).
+NXAZINT_SUFFIX = ".nxs"
+#: Output formats of one pattern per frame: name → suffix (as ``xrdpdf integrate --format``).
+FRAME_FORMATS = {
+    "xye": ".xye",
+    "xy": ".xy",
+    "chi": ".chi",
+    "h5": ".h5",
+    "nxazint1d": NXAZINT_SUFFIX,
+}
 
 #: File suffixes of the PDF outputs, by :class:`~xrdpdf.stages.pdf.PdfResult` attribute.
 PDF_FILES = ("iq", "sq", "fq", "gr")
@@ -291,7 +335,8 @@ def write_reduced(
     outdir : path-like
         Created if missing.
     suffix : str
-        Format of the I(Q) file (``.xye``, ``.xy``, ``.chi``, ``.h5``).
+        Format of the I(Q) file (``.xye``, ``.xy``, ``.chi``, ``.h5``), or ``.nxs``:
+        NXazint1d of :attr:`Reduced.pyfai_result` (:func:`xrdpdf.io.write_nxazint1d`).
     pdf_files : sequence of str
         Which of ``iq``, ``sq``, ``fq``, ``gr`` to write when there is a PDF.
     overwrite : bool
@@ -317,7 +362,18 @@ def write_reduced(
             if t.exists():
                 raise InputError(f"{t}: output exists; pass overwrite=True")
     outdir.mkdir(parents=True, exist_ok=True)
-    written = [io.write_pattern(reduced.iq, targets[0], overwrite=overwrite)]
+    if suffix == NXAZINT_SUFFIX:
+        if reduced.pyfai_result is None:
+            raise InputError(
+                f"{targets[0]}: NXazint1d needs pyFAI's accumulators "
+                "(reduce with accumulators=True)"
+            )
+        first = io.write_nxazint1d(
+            reduced.pyfai_result, targets[0], overwrite=overwrite, config=reduced.pyfai_config
+        )
+    else:
+        first = io.write_pattern(reduced.iq, targets[0], overwrite=overwrite)
+    written = [first]
     for key, target in zip(files, targets[1:], strict=True):
         written.append(io.write_pattern(getattr(reduced.pdf, key), target, overwrite=overwrite))
     return [Path(p) for p in written]

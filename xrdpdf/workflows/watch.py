@@ -165,10 +165,18 @@ class ImageReducer:
     flat : path-like, optional
         Flat field.
     settings : IntegrationSettings, optional
-        Default: the ``integrate`` command's defaults.
+        Default: those of a pyFAI integration config (WorkerConfig JSON) given
+        as ``poni``, else the ``integrate`` command's defaults.
     pdf_config : xrdpdf.stages.pdf.PdfConfig, optional
         When given, each pattern is also transformed to G(r) and written as
         ``STEM.gr`` (the optional PDF step).
+    fmt : str
+        Output format, as ``xrdpdf integrate --format``: ``xye`` (default),
+        ``xy``, ``chi``, ``h5`` or ``nxazint1d`` (``STEM.nxs``, pyFAI's
+        NXazint1d with its accumulators; one more pyFAI integration per frame).
+    overrides : dict, optional
+        With a WorkerConfig ``poni`` and no ``settings``: the settings given
+        explicitly, which win over the config's.
 
     Raises
     ------
@@ -176,8 +184,6 @@ class ImageReducer:
         Bad geometry, mask, dark, flat or settings, or an output folder that
         is a file.
     """
-
-    suffix = ".xye"
 
     def __init__(
         self,
@@ -189,16 +195,30 @@ class ImageReducer:
         flat: str | os.PathLike | None = None,
         settings: integrate.IntegrationSettings | None = None,
         pdf_config: Any | None = None,
+        fmt: str = "xye",
+        overrides: dict[str, Any] | None = None,
     ) -> None:
         self.poni = Path(poni)
         self.outdir = Path(outdir)
         self.pdf_config = pdf_config
+        if fmt not in reduce.FRAME_FORMATS:
+            known = ", ".join(reduce.FRAME_FORMATS)
+            raise InputError(f"format must be one of {known}, got {fmt!r}")
+        self.suffix = reduce.FRAME_FORMATS[fmt]
         if self.outdir.exists() and not self.outdir.is_dir():
             raise InputError(f"{self.outdir}: output path exists and is not a folder")
         self._reducer = reduce.Reducer(
-            self.poni, settings, mask=mask, darks=darks, flat=flat, pdf_config=pdf_config
+            self.poni,
+            settings,
+            mask=mask,
+            darks=darks,
+            flat=flat,
+            pdf_config=pdf_config,
+            overrides=overrides,
         )
         self.settings = settings if settings is not None else integrate.IntegrationSettings()
+        if settings is None and self._reducer._integrator is not None:
+            self.settings = self._reducer._integrator.settings  # a WorkerConfig's
         self.outdir.mkdir(parents=True, exist_ok=True)
 
     def integrator(self, first_image: str | os.PathLike | None = None) -> integrate.Integrator:
@@ -267,7 +287,8 @@ class ImageReducer:
         except InputError as exc:
             return [_row(path.stem, path, None, error=str(exc))]
         frames = images.iter_many([path])
-        results = integrate.integrate_frames(integ, frames)
+        nxs = self.suffix == reduce.NXAZINT_SUFFIX
+        results = integrate.integrate_frames(integ, frames, accumulators=nxs)
         try:
             for res in results:
                 if stopped():
@@ -298,7 +319,7 @@ class ImageReducer:
         try:
             reduced = self._reducer.finish(res)
         except InputError as exc:
-            reduced, error = reduce.Reduced(name, res.pattern), f"PDF: {exc}"
+            reduced, error = self._reducer.finish(res, pdf=False), f"PDF: {exc}"
         else:
             error = None
         try:
@@ -864,6 +885,8 @@ def watch(
     flat: str | os.PathLike | None = None,
     settings: integrate.IntegrationSettings | None = None,
     pdf_config: Any | None = None,
+    fmt: str = "xye",
+    overrides: dict[str, Any] | None = None,
     once: bool = False,
     poll_s: float | None = None,
     stable_s: float | None = None,
@@ -892,7 +915,15 @@ def watch(
     12
     """
     reducer = ImageReducer(
-        poni, outdir, mask=mask, darks=darks, flat=flat, settings=settings, pdf_config=pdf_config
+        poni,
+        outdir,
+        mask=mask,
+        darks=darks,
+        flat=flat,
+        settings=settings,
+        pdf_config=pdf_config,
+        fmt=fmt,
+        overrides=overrides,
     )
     watcher = Watcher(
         directory,

@@ -25,6 +25,12 @@ def register(app: typer.Typer) -> None:
             None, "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786."
         ),
         force: bool = typer.Option(False, "--force", help="Recompute unchanged samples too."),
+        fmt: str = typer.Option(
+            None,
+            "--format",
+            help="I(Q) files: xye, or nxazint1d (also <sample>.nxs, pyFAI's NXazint1d with its "
+            "accumulators); default the series file's [integrate] format, else xye.",
+        ),
         json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Integrate, refine, size, transform to G(r) and get ξ for every sample of a series.
@@ -43,6 +49,13 @@ def register(app: typer.Typer) -> None:
         if workers is not None and workers < 0:
             fail(f"--workers must be ≥ 0, got {workers}")
         cfg = load_series(config)
+        if fmt is not None:
+            import dataclasses
+
+            from xrdpdf.workflows.series import integration_format
+
+            cfg = dataclasses.replace(cfg, integrate={**cfg.integrate, "format": fmt})
+            integration_format(cfg)  # an unknown format: one line, exit 2
         with progress_callback(len(cfg.samples), "samples", show_progress(json_out)) as cb:
             result = run_series(
                 cfg, output, workers=workers, scheduler=scheduler, on_progress=cb, force=force

@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
     @app.command("watch")
     @handle_errors
     def watch(
+        ctx: typer.Context,
         directory: Annotated[Path, typer.Argument(help="Folder the detector writes images into.")],
         poni: PoniOption,
         outdir: OutdirOption,
@@ -59,6 +60,14 @@ def register(app: typer.Typer) -> None:
             typer.Option("--qmax", help="PDF Qmax in Å⁻¹ or 'auto' (default: end of data)."),
         ] = None,
         rmax: Annotated[float, typer.Option("--rmax", help="PDF rmax in Å.")] = 30.0,
+        fmt: Annotated[
+            str,
+            typer.Option(
+                "--format",
+                help="Output format: xye, xy, chi, h5 (NXdata) or nxazint1d (STEM.nxs, pyFAI's "
+                "NXazint1d with its accumulators), one file per frame.",
+            ),
+        ] = "xye",
         once: Annotated[
             bool, typer.Option("--once", help="Reduce the images there now, then exit.")
         ] = False,
@@ -96,10 +105,15 @@ def register(app: typer.Typer) -> None:
         exits (2 if every new image failed).  An existing output is kept unless
         --overwrite.  Files named .* or *.part / *.tmp are ignored.
 
+        --poni also takes a pyFAI integration config (WorkerConfig JSON), as for
+        `xrdpdf integrate`: its settings, the flags given here win.  --format
+        nxazint1d writes STEM.nxs (pyFAI's NXazint1d, with its accumulators).
+
         Example: xrdpdf watch /data/incoming --poni calib/11idc_default.poni -o reduced/ --pdf --composition CeO2
         """  # noqa: E501
         from xrdpdf._core.errors import InputError
-        from xrdpdf.cli._commands.integrate import _polarization
+        from xrdpdf.cli._commands.integrate import _explicit, _polarization
+        from xrdpdf.io import is_worker_config
         from xrdpdf.stages.integrate import IntegrationSettings
         from xrdpdf.workflows.watch import watch as run_watch
 
@@ -122,6 +136,19 @@ def register(app: typer.Typer) -> None:
         settings = IntegrationSettings(
             npt=npt, unit=unit, polarization_factor=_polarization(polarization), method=method
         )
+        overrides = None
+        if is_worker_config(poni):  # the config's settings, except the flags given here
+            given = _explicit(
+                ctx, {"npt": "npt", "unit": "unit", "polarization": "polarization_factor"}
+            )
+            values = {
+                "npt": settings.npt,
+                "unit": settings.unit,
+                "polarization_factor": settings.polarization_factor,
+            }
+            overrides = {k: v for k, v in values.items() if k in given}
+            overrides["method"] = method
+            settings = None
 
         def log(message: str) -> None:
             print(f"xrdpdf: {message}", file=sys.stderr, flush=True)
@@ -135,6 +162,8 @@ def register(app: typer.Typer) -> None:
             flat=flat,
             settings=settings,
             pdf_config=pdf_config,
+            fmt=fmt,
+            overrides=overrides,
             once=once,
             poll_s=poll,
             settle_s=settle,

@@ -60,6 +60,8 @@ __all__ = [
     "DerivedSpec",
     "SampleSpec",
     "SeriesConfig",
+    "integration_format",
+    "integration_overrides",
     "integration_settings",
     "load_series",
     "pdf_config",
@@ -68,7 +70,7 @@ __all__ = [
 
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "series": ("poni", "mask", "flat", "resolution", "composition", "title"),
-    "integrate": ("npt", "unit", "polarization", "sigma_clip", "method"),
+    "integrate": ("npt", "unit", "polarization", "sigma_clip", "method", "format"),
     "pdf": (
         "qmin",
         "qmax",
@@ -484,10 +486,35 @@ def _bool(value: Any, what: str) -> bool:
     return value
 
 
+#: ``[integrate] format``: the I(Q) file of each sample; ``nxazint1d`` adds
+#: ``<name>.nxs`` (pyFAI's NXazint1d with its accumulators) to the ``.xye``.
+INTEGRATE_FORMATS = ("xye", "nxazint1d")
+
+
+def integration_format(config: SeriesConfig) -> str:
+    """``[integrate] format`` (default ``"xye"``), checked."""
+    fmt = config.integrate.get("format", "xye")
+    if fmt not in INTEGRATE_FORMATS:
+        raise InputError(
+            f"[integrate] format must be one of {', '.join(INTEGRATE_FORMATS)}, got {fmt!r}"
+        )
+    return fmt
+
+
 def integration_settings(config: SeriesConfig):
     """The :class:`~xrdpdf.stages.integrate.IntegrationSettings` of the ``[integrate]`` table."""
     from xrdpdf.stages.integrate import IntegrationSettings
 
+    return IntegrationSettings(**integration_overrides(config))
+
+
+def integration_overrides(config: SeriesConfig) -> dict[str, Any]:
+    """The ``[integrate]`` settings given, as IntegrationSettings keywords (checked types).
+
+    With a pyFAI integration config (WorkerConfig JSON) as ``poni`` these win over
+    the config's settings; the others come from it.
+    """
+    integration_format(config)
     names = {
         "npt": "npt",
         "unit": "unit",
@@ -495,14 +522,14 @@ def integration_settings(config: SeriesConfig):
         "sigma_clip": "sigma_clip",
         "method": "method",
     }
-    kw = {names[k]: v for k, v in config.integrate.items()}
+    kw = {names[k]: v for k, v in config.integrate.items() if k in names}
     if "sigma_clip" in kw:
         kw["sigma_clip"] = _bool(kw["sigma_clip"], "[integrate] sigma_clip")
     for key in ("npt", "polarization_factor"):
         v = kw.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
             raise InputError(f"[integrate] {key.split('_')[0]} must be a number, got {v!r}")
-    return IntegrationSettings(**kw)
+    return kw
 
 
 def refine_options(config: SeriesConfig) -> dict[str, Any]:

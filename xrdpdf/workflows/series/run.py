@@ -24,6 +24,8 @@ from xrdpdf._core.pattern import Pattern
 from xrdpdf.workflows.series.config import (
     SampleSpec,
     SeriesConfig,
+    integration_format,
+    integration_overrides,
     integration_settings,
     pdf_config,
     refine_options,
@@ -132,12 +134,18 @@ def _reducer(config: SeriesConfig, sample: SampleSpec):
     )
     red = _REDUCERS.get(key)
     if red is None:
+        from xrdpdf.io import is_worker_config
+
+        settings, overrides = integration_settings(config), None
+        if is_worker_config(config.poni):  # its settings, except those [integrate] gives
+            settings, overrides = None, integration_overrides(config)
         red = Reducer(
             config.poni,
-            integration_settings(config),
+            settings,
             mask=config.mask,
             darks=None if sample.dark is None else [sample.dark],
             flat=config.flat,
+            overrides=overrides,
         )
         if len(_REDUCERS) > 8:
             _REDUCERS.clear()
@@ -154,13 +162,15 @@ def integrate_sample(config: SeriesConfig, sample: SampleSpec):
     Returns
     -------
     Reduced
-        I(Q) in Å⁻¹ with Poisson σ of the summed raw counts.
+        I(Q) in Å⁻¹ with Poisson σ of the summed raw counts; with ``[integrate]
+        format = "nxazint1d"`` also pyFAI's own result (``pyfai_result``).
     """
-    from xrdpdf.workflows.reduce import Reduced
+    import dataclasses
 
-    red = _reducer(config, sample).reduce_summed(sample.images, sample.name)
+    nxs = integration_format(config) == "nxazint1d"
+    red = _reducer(config, sample).reduce_summed(sample.images, sample.name, accumulators=nxs)
     iq = red.iq.with_metadata(sample=sample.name, images=[str(p) for p in sample.images])
-    return Reduced(sample.name, iq)
+    return dataclasses.replace(red, name=sample.name, iq=iq)
 
 
 def _join(a: str, b: str) -> str:
@@ -318,7 +328,8 @@ def process_sample(
     the stage) and the later stages still run when they can; only a failed
     integration stops the sample.  What a finished stage has to say (a phase
     not detected, a refinement that did not converge) goes to ``note``.
-    Outputs go to ``OUTDIR/<name>/``: ``<name>.xye``, ``<name>_refine.json``,
+    Outputs go to ``OUTDIR/<name>/``: ``<name>.xye`` (and ``<name>.nxs``, NXazint1d,
+    with ``[integrate] format = "nxazint1d"``), ``<name>_refine.json``,
     ``<name>.gr`` (+ ``.iq/.sq/.fq``) and ``result.json`` (the summary row,
     with the input hash used to skip unchanged samples on a re-run).
 
@@ -334,7 +345,7 @@ def process_sample(
     """
     from xrdpdf import io
     from xrdpdf._core.errors import XrdpdfError
-    from xrdpdf.workflows.reduce import PDF_FILES, Reduced, write_reduced
+    from xrdpdf.workflows.reduce import NXAZINT_SUFFIX, PDF_FILES, Reduced, write_reduced
 
     digest = digest or input_hash(config, sample)
     row = _empty_row(config, sample, digest)
@@ -343,6 +354,8 @@ def process_sample(
     try:
         reduced = integrate_sample(config, sample)
         write_reduced(reduced, sdir, overwrite=True)
+        if reduced.pyfai_result is not None:
+            write_reduced(reduced, sdir, suffix=NXAZINT_SUFFIX, overwrite=True)
     except XrdpdfError as exc:
         row["error"] = f"integrate: {exc}"
         io.write_json(row, sdir / "result.json", overwrite=True)
