@@ -133,7 +133,7 @@ def test_accumulators_rebin_to_pyfai_coarse_integration(setup, tmp_path, split):
     assert not np.allclose(np.interp(coarse.radial, x2, y2), coarse.intensity, rtol=2e-6)
 
 
-def _series(d, extra: str = "") -> "object":
+def _series(d, extra: str = "") -> object:
     from xrdpdf.workflows.series import load_series
 
     (d / "s.toml").write_text(
