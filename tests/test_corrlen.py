@@ -215,15 +215,15 @@ def test_says_when_the_data_do_not_determine_xi(debye_grs):
 
 
 def test_all_zero_gr_has_no_signal():
-    # the envelope fit used to return its start value (45 Å) here
+    # no oscillation at all: an envelope fit would return its start value, so refuse
     r = np.arange(0.01, 60, 0.01)
     with pytest.raises(InputError, match="no oscillating signal"):
         correlation_length(Pattern(r, np.zeros_like(r), "r_A"))
 
 
 def test_noise_only_gr_is_not_determined():
-    # a fit residual: white noise of σ = 0.05 with that σ given; it used to return the
-    # fit's lower bound with no esd
+    # a fit residual: white noise of σ = 0.05 with that σ given; a fit would run to its
+    # lower bound with no esd, so the length is not determined
     rng = np.random.default_rng(7)
     r = np.arange(0.01, 60, 0.01)
     sigma = np.full_like(r, 0.05)

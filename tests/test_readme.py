@@ -21,6 +21,6 @@ def test_readme_api_example_runs(monkeypatch, capsys, tmp_path):
     assert abs(a - 4.20464) < 1e-3
     xi = float(re.search(r"xi = ([\d.]+)", out).group(1))
     # truth: 30 Å Scherrer size with K = 0.9 (FWHM) is V^⅓ of the grains; a sphere of that
-    # volume has D = V^⅓/0.806 = 37.2 Å (ALGORITHMS.md §5).  ξ is that D to the estimator's
+    # volume has D = V^⅓/0.806 = 37.2 Å (sphere: V^⅓ = (π/6)^⅓ D).  ξ is that D to the estimator's
     # 15 % band (measured 37.7 Å; the profile is a Lorentzian size broadening, not a sphere)
     assert abs(xi / (30.0 / 0.806) - 1) < 0.15

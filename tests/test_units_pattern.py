@@ -18,7 +18,7 @@ def test_bragg_closed_form_si_111_cu_ka1():
 
 
 def test_q_of_rocksalt_111_at_11idc():
-    # ALGORITHMS.md §3: NaTiO2 a = 4.20464 Å, Q111 = 2π√3/a = 2.588 Å⁻¹, 2θ = 2.77° at 0.1173 Å
+    # NaTiO2 a = 4.20464 Å, Q111 = 2π√3/a = 2.588 Å⁻¹, 2θ = 2.77° at 0.1173 Å
     q = units.d_to_q(4.20464 / np.sqrt(3))
     assert q == pytest.approx(2.588, abs=5e-4)
     assert units.q_to_tth(q, 0.1173) == pytest.approx(2.77, abs=5e-3)
@@ -43,7 +43,7 @@ def test_q_beyond_limit_and_missing_wavelength():
 
 
 def test_energy_wavelength():
-    # 11-ID-C: 0.1173 Å ↔ 105.70 keV (ALGORITHMS.md header)
+    # 11-ID-C: 0.1173 Å ↔ 105.70 keV (E = hc/λ, hc = 12.39842 keV Å)
     assert units.wavelength_A_to_energy_keV(0.1173) == pytest.approx(105.70, abs=0.01)
     assert units.energy_keV_to_wavelength_A(105.70) == pytest.approx(0.1173, abs=1e-5)
 

@@ -22,7 +22,6 @@ from xrdpdf._core.errors import InputError
 
 __all__ = [
     "Q_A",
-    "Q_NM",
     "TTH_DEG",
     "R_A",
     "KNOWN_UNITS",
@@ -39,7 +38,6 @@ __all__ = [
 ]
 
 Q_A = "q_A^-1"
-Q_NM = "q_nm^-1"
 TTH_DEG = "2th_deg"
 R_A = "r_A"
 KNOWN_UNITS = (Q_A, TTH_DEG, R_A)

@@ -33,6 +33,7 @@ from xrdpdf._core.errors import InputError
 from xrdpdf.physics.scattering import _f2, form_factor
 
 __all__ = [
+    "cell_volume_A3",
     "Site",
     "Reflections",
     "Phase",
@@ -124,21 +125,6 @@ class Reflections:
         """2θ (degrees) of each group at ``wavelength_A`` (Å)."""
         return units.q_to_tth(self.q_invA, wavelength_A)
 
-    def as_table(self) -> list[dict[str, Any]]:
-        """Rows ``{"hkl", "d_A", "q_invA", "multiplicity", "f2"}`` for printing or JSON."""
-        return [
-            {
-                "hkl": [int(v) for v in h],
-                "d_A": float(d),
-                "q_invA": float(q),
-                "multiplicity": int(m),
-                "f2": float(f),
-            }
-            for h, d, q, m, f in zip(
-                self.hkl, self.d_A, self.q_invA, self.multiplicity, self.f2, strict=True
-            )
-        ]
-
 
 # ---------------------------------------------------------------------------- phase
 @dataclass(frozen=True, eq=False)
@@ -199,7 +185,7 @@ class Phase:
     @property
     def volume_A3(self) -> float:
         """Unit-cell volume in Å³."""
-        return _cell_volume(self.cell)
+        return cell_volume_A3(self.cell)
 
     @property
     def free_cell_parameters(self) -> tuple[str, ...]:
@@ -437,7 +423,14 @@ def _empty_reflections(nsites: int, elements: tuple[str, ...]) -> Reflections:
 
 
 # ------------------------------------------------------------------ geometry helpers
-def _cell_volume(cell: Sequence[float]) -> float:
+def cell_volume_A3(cell: Sequence[float]) -> float:
+    r"""Unit-cell volume (Å³) of ``(a, b, c, α, β, γ)`` in Å and degrees.
+
+    .. math:: V = abc\sqrt{1 - \cos^2\alpha - \cos^2\beta - \cos^2\gamma
+              + 2\cos\alpha\cos\beta\cos\gamma}
+
+    (0 for angles that make no cell).
+    """
     a, b, c, al, be, ga = cell
     ca, cb, cg = np.cos(np.radians([al, be, ga]))
     return float(a * b * c * np.sqrt(max(1 - ca**2 - cb**2 - cg**2 + 2 * ca * cb * cg, 0.0)))
@@ -448,7 +441,7 @@ def _check_cell(cell: Sequence[float], name: str) -> None:
         raise InputError(f"{name}: cell lengths must be positive Å, got {tuple(cell[:3])}")
     if any((not np.isfinite(v)) or not 0 < v < 180 for v in cell[3:]):
         raise InputError(f"{name}: cell angles must be in (0, 180)°, got {tuple(cell[3:])}")
-    if _cell_volume(cell) <= 0:
+    if cell_volume_A3(cell) <= 0:
         raise InputError(f"{name}: cell angles {tuple(cell[3:])} give no volume")
 
 

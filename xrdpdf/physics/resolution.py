@@ -175,7 +175,8 @@ def scherrer_size_definition(k_scherrer: float) -> str:
 
     K = 1.107 → sphere diameter D; K ≈ 0.89–0.9 → V^⅓ (cube root of the volume,
     0.806 D); K = 0.83 → volume-weighted column length ⟨L⟩_vol = ¾D
-    (ALGORITHMS.md §5; Langford & Wilson 1978, J. Appl. Cryst. 11, 102).
+    (Langford & Wilson 1978, J. Appl. Cryst. 11, 102; for spheres the profile is the cosine
+    transform of the common-volume function, integral breadth K_β = 4/3 for D).
     """
     if abs(k_scherrer - 1.107) < 0.02:
         return "D (sphere diameter; K = 1.107 with the FWHM)"

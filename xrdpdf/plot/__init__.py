@@ -14,18 +14,6 @@ from typing import Any
 __all__ = ["new_figure", "save_figure", "check_figure"]
 
 
-def _pyplot():
-    try:
-        import matplotlib
-
-        if "MPLBACKEND" not in os.environ:
-            matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - matplotlib is a dependency
-        raise ImportError("plotting needs matplotlib: pip install matplotlib") from exc
-    return plt
-
-
 def new_figure(nrows: int = 1, ncols: int = 1, **kwargs: Any):
     """``(fig, axes)`` from a non-interactive Figure (no pyplot state is kept)."""
     from matplotlib.figure import Figure

@@ -13,10 +13,10 @@ import numpy as np
 
 from xrdpdf._core.pattern import Pattern
 from xrdpdf._core.units import q_to_tth
+from xrdpdf.physics.scattering import CU_KA1_A
 from xrdpdf.plot import new_figure
 
 __all__ = [
-    "CU_KA1_A",
     "waterfall_figure",
     "gr_overlay_figure",
     "corrlen_figure",
@@ -24,8 +24,6 @@ __all__ = [
     "report_html",
 ]
 
-#: Cu Kα1 wavelength in Å (Bearden 1967), for the lab-2θ view of synchrotron data.
-CU_KA1_A = 1.540562
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
@@ -55,7 +53,8 @@ def waterfall_figure(
 
     Notes
     -----
-    2θ = 2 asin(Qλ/4π) with λ = 1.540562 Å; only Q < 4π/λ is shown.  The
+    2θ = 2 asin(Qλ/4π) with λ = Cu Kα1 (:data:`~xrdpdf.physics.scattering.CU_KA1_A`); only
+    Q < 4π/λ is shown.  The
     intensities are the synchrotron ones (no lab Lorentz-polarization factor).
     """
     fig, (ax_q, ax_t) = new_figure(1, 2, figsize=(11, 5.5))

@@ -1,6 +1,6 @@
 r"""Correlation length of a G(r): spherical-envelope diameter and noise-threshold length.
 
-Definition (ALGORITHMS.md §7): ``xi_A`` is the diameter D of the sphere whose
+Definition: ``xi_A`` is the diameter D of the sphere whose
 characteristic function :math:`\gamma_0(r; D)` [1]_ [2]_ (times the instrument
 damping :math:`e^{-(Q_{damp} r)^2/2}` when ``qdamp_invA`` is known) describes
 the decay of the *high-frequency* envelope of G(r):

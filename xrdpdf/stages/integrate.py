@@ -14,7 +14,7 @@ Two engines give the same answer:
     rejection) — the reference.
 ``"fast"``
     :class:`xrdpdf.stages._fastint.SparseIntegrator`: pyFAI's own CSR coefficients
-    with the constant per-bin normalisation folded in once (issue 8).
+    with the constant per-bin normalisation folded in once.
 
 Notes
 -----
@@ -69,7 +69,6 @@ __all__ = [
     "Integrator",
     "load_poni",
     "poni_wavelength_A",
-    "fast_available",
     "integrate_image",
     "integrate_frames",
     "integrator_from_files",
@@ -322,15 +321,8 @@ def _load_snapshot(path: Path | None, poni: str | os.PathLike) -> GeometrySnapsh
         return None
 
 
-def fast_available() -> bool:
-    """True: the fast engine is part of the package (numba is a dependency)."""
-    return True
-
-
 def default_method() -> str:
-    """The engine used by default: :data:`DEFAULT_METHOD` if available, else ``"pyfai"``."""
-    if DEFAULT_METHOD == "fast" and not fast_available():
-        return "pyfai"
+    """The engine used by default, :data:`DEFAULT_METHOD` (numba is a dependency)."""
     return DEFAULT_METHOD
 
 
@@ -532,7 +524,6 @@ class Integrator:
                 )
             self.shape = det_shape
         self.shape = (int(self.shape[0]), int(self.shape[1]))
-        self.detector_shape = det_shape
         if det_shape is not None and self.shape != det_shape:
             raise InputError(
                 f"frame shape {self.shape} does not match the detector shape {det_shape} "

@@ -51,6 +51,7 @@ import numpy as np
 import scipy.fft
 
 from xrdpdf._core.errors import InputError
+from xrdpdf.physics.crystal import cell_volume_A3
 
 # pairs closer than this are one site shared by several atoms (PDFfit2: r² < 0.01 Å²)
 _SAME_SITE_A = 0.1
@@ -87,11 +88,6 @@ def lattice_matrix(cell) -> np.ndarray:
     if cz2 <= 0:
         raise InputError(f"cell angles {al}, {be}, {ga} degrees do not make a cell")
     return np.array([[a, 0, 0], [b * cg, b * sg, 0], [c * cx, c * cy, c * np.sqrt(cz2)]])
-
-
-def cell_volume_A3(cell) -> float:
-    """Unit-cell volume (Å³)."""
-    return float(abs(np.linalg.det(lattice_matrix(cell))))
 
 
 def u_iso_to_cif(uiso: float, cell) -> np.ndarray:

@@ -363,7 +363,7 @@ def process_sample(
     iq = reduced.iq
     if sample.phases:
         # whole-pattern size (Scherrer K in the profile): single-peak Scherrer fits are
-        # unreliable at ~3 nm, where 111 and 200 overlap (ALGORITHMS.md §5)
+        # unreliable at ~3 nm, where 111 and 200 overlap
         _attempt(row, "refine", _refine_sample, config, sample, iq, reference, sdir, row)
     pdf = _attempt(row, "pdf", _pdf_sample, config, sample, iq, row)
     if pdf is not None:
