@@ -120,6 +120,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         )
 
 
+__all__ = ["READER_LOGGERS", "app", "main", "quiet_reader_logs"]
+
 #: Third-party readers that log about the corrupt files the CLI reports in one line.
 READER_LOGGERS = ("tifffile", "fabio", "PIL", "h5py")
 

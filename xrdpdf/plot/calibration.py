@@ -8,7 +8,7 @@ import numpy as np
 
 from xrdpdf.plot import new_figure
 
-__all__ = ["calibration_figure"]
+__all__ = ["ai_calibrant_tth", "calibration_figure"]
 
 
 def calibration_figure(image: np.ndarray, result: Any, max_side: int = 1024):

@@ -6,6 +6,8 @@ from typing import Any
 
 from xrdpdf.plot import new_figure
 
+__all__ = ["plot_pdffit"]
+
 
 def plot_pdffit(result: Any, title: str | None = None):
     """Observed and fitted G(r) with the difference curve offset below.

@@ -3,3 +3,5 @@
 
 The pipeline never imports these.
 """
+
+__all__ = ["debye", "demo", "images"]

@@ -4,3 +4,5 @@
 :mod:`.refinement`, :mod:`.size`, :mod:`.pdf`, :mod:`.corrlen`, :mod:`.pdffit`.
 A workflow (:mod:`xrdpdf.workflows`) composes them.
 """
+
+__all__ = ["calibrate", "corrlen", "integrate", "pdf", "pdffit", "refinement", "size"]

@@ -62,6 +62,7 @@ from xrdpdf.io._poni import check_geometry, check_poni_text
 from xrdpdf.io.images import BadInput, Frame, check_shape, combine_masks, invalid_pixels
 
 __all__ = [
+    "default_method",
     "METHODS",
     "SPLIT_METHODS",
     "IntegrationSettings",

@@ -2,3 +2,5 @@
 reduction path), :mod:`.series` (many samples on Dask → summary), :mod:`.watch` (a folder
 being filled).
 """
+
+__all__ = ["reduce", "series", "watch"]

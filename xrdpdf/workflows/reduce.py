@@ -32,7 +32,7 @@ from xrdpdf._core.pattern import Pattern
 from xrdpdf.io import images
 from xrdpdf.stages import integrate
 
-__all__ = ["Reduced", "Reducer", "pdf_step", "sum_images", "write_reduced"]
+__all__ = ["Reduced", "Reducer", "outputs_of", "pdf_step", "sum_images", "write_reduced"]
 
 
 @dataclass(frozen=True, eq=False)

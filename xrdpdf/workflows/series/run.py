@@ -40,7 +40,15 @@ from xrdpdf.workflows.series.summary import (
     write_summary_h5,
 )
 
-__all__ = ["SampleOutcome", "SeriesResult", "input_hash", "process_sample", "run_series"]
+__all__ = [
+    "SampleOutcome",
+    "SeriesResult",
+    "input_hash",
+    "integrate_sample",
+    "process_sample",
+    "reference_sample",
+    "run_series",
+]
 
 _NAN = float("nan")
 _REDUCERS: dict[str, Any] = {}  # per worker process: one Reducer per geometry+dark+settings
