@@ -268,7 +268,10 @@ def _finish(
     path: Path, info: dict[str, Any], xtype: str | None, wavelength_A: float | None
 ) -> Pattern:
     data = info["data"]
-    file_unit = info.get("unit")  # one of q, qnm, tth, r or None
+    file_unit = info.get("unit")  # one of q, qnm, tth, r or None (d, mm: refused)
+    if file_unit in ("d", "mm"):
+        what = "d-spacing" if file_unit == "d" else "radial distance (mm)"
+        raise InputError(f"{path}: the x axis is {what}, not Q or 2θ; integrate in Q or 2θ")
     unit_key = file_unit
     if xtype is not None:
         if file_unit is not None and file_unit != xtype and file_unit != "r":

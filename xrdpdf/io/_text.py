@@ -17,29 +17,46 @@ _NUMERIC_ROW = re.compile(rf"^\s*{_FLOAT}(?:[\s,;]+{_FLOAT})+\s*$")
 
 
 def _unit_from_label(label: str) -> str | None:
-    """Guess a unit keyword from an axis label or column title."""
+    """Guess a unit keyword from an axis label or column title.
+
+    Covers the Fit2D ``.chi`` axis lines (``Q (Inverse Nanometres)``, ``Q
+    (Inverse Angstroms)``, ``2-Theta Angle (Degrees)``, ``2-Theta Angle
+    (Radians)``), pyFAI's unit names (``q_nm^-1``, ``q_A^-1``, ``2th_deg``) and
+    free spellings such as ``Q (1/nm)``, ``Q [Å⁻¹]``, ``2theta (deg)``.  Returns
+    ``"qnm"``, ``"q"``, ``"tth"``, ``"tth_rad"``, ``"r"``, ``"d"`` (d-spacing),
+    ``"mm"`` (radial distance) or ``None``.
+    """
     s = label.strip().lower()
     if not s:
         return None
-    if "q_nm" in s or "nm-1" in s or "nm^-1" in s or "1/nm" in s or "q-space" in s:
+    t = s.replace("⁻¹", "^-1").replace("−", "-")
+    if "q_nm" in t or "nm-1" in t or "nm^-1" in t or "1/nm" in t or "q-space" in t:
         return "qnm"
+    if re.search(r"inverse\s+nanomet", t) or re.search(r"\bnm\s*\^?\s*-\s*1", t):
+        return "qnm"
+    if re.search(r"inverse\s+(?:angstr|å)", t):
+        return "q"
     if (
-        "q_a" in s
-        or "angstrom-1" in s
-        or "a^-1" in s
-        or "å^-1" in s
-        or "1/a" in s
-        or "å$^{-1}" in s
-        or "(å-1)" in s
-        or s.startswith("q")
-        and "å" in s
+        "q_a" in t
+        or "angstrom-1" in t
+        or "angstrom^-1" in t
+        or "a^-1" in t
+        or "å^-1" in t
+        or "1/a" in t
+        or "1/å" in t
+        or "å$^{-1}" in t
+        or "(å-1)" in t
+        or t.startswith("q")
+        and "å" in t
     ):
         return "q"
-    if "2th_deg" in s or "2-theta" in s or "2theta" in s or "twotheta" in s:
-        return "tth"
-    if "2th_rad" in s:
-        return "tth_rad"
-    if s.startswith("r(") or s.startswith("r_a") or s.startswith("r (") or s == "r":
+    if re.match(r"^(?:2|two)[-_ ]?th(?:eta)?", t) or "twotheta" in t:
+        return "tth_rad" if ("rad" in t and "deg" not in t) else "tth"
+    if t.startswith("d-spacing") or t.startswith("d spacing") or t.startswith("d ("):
+        return "d"
+    if t.startswith("radial distance") or t.startswith("radius (mm"):
+        return "mm"
+    if t.startswith("r(") or t.startswith("r_a") or t.startswith("r (") or t == "r":
         return "r"
     return None
 
@@ -255,6 +272,10 @@ def read_text(path: Path, text: str, suffix: str) -> list[dict[str, Any]]:
         unit = _unit_from_label(lines[1]) or _unit_from_label(lines[0])
         if unit == "tth_rad":
             raise InputError(f"{path}: 2θ in radians is not supported; convert to degrees")
+        if unit in ("d", "mm"):
+            raise InputError(
+                f"{path}: x axis {lines[1].strip()!r} is not Q or 2θ; integrate in Q or 2θ"
+            )
         meta: dict[str, Any] = {"title": first}
         m = re.search(r"wavelength_A\s*=\s*(" + _FLOAT + ")", first)
         info: dict[str, Any] = {"unit": unit, "format": "chi", "metadata": meta}
