@@ -122,10 +122,12 @@ def _ueq(u_cif: np.ndarray, cell) -> float:
 def _check_grid(r_A: np.ndarray) -> float:
     if r_A.ndim != 1 or r_A.size < 2:
         raise InputError("the r grid needs at least two points")
-    step = np.diff(r_A)
-    if step.min() <= 0 or np.ptp(step) > 1e-6 * max(step.mean(), 1e-12) + 1e-9:
+    step = r_A[1:] - r_A[:-1]
+    lo, hi = step.min(), step.max()
+    mean = (r_A[-1] - r_A[0]) / (r_A.size - 1)
+    if lo <= 0 or hi - lo > 1e-6 * max(mean, 1e-12) + 1e-9:
         raise InputError("the r grid must be uniform and increasing")
-    return float(step.mean())
+    return float(mean)
 
 
 def total_gr(states, values, model: PdfModel, r_A: np.ndarray) -> np.ndarray:
