@@ -52,7 +52,6 @@ import numpy as np
 import scipy.fft
 
 from xrdpdf._core.errors import InputError
-from xrdpdf.physics.crystal import cell_volume_A3
 
 # pairs closer than this are one site shared by several atoms (PDFfit2: r² < 0.01 Å²)
 _SAME_SITE_A = 0.1
