@@ -249,12 +249,16 @@ def bandwidth_probe(nbytes: int = 256 * 2**20, repeat: int = 5) -> float:
     """Read bandwidth of all numba threads in bytes/s: a parallel sum over a large array.
 
     The kernel reads its operator and the frame once per frame and writes only
-    small per-thread accumulators, so read bandwidth is its floor.  Best of `repeat`
-    (the least disturbed by other processes).
+    small per-thread accumulators, so read bandwidth is its floor.  ``fastmath``
+    lets the sum use several vector accumulators, so the probe is limited by
+    memory, not by the latency of one chain of additions (a strict in-order
+    float sum reads only ~4 bytes per add latency, ~2 GB/s here, and would make
+    the floor look slower than it is).  Best of `repeat` (the least disturbed by
+    other processes).
     """
     import numba
 
-    @numba.njit(parallel=True, cache=False)
+    @numba.njit(parallel=True, fastmath=True, cache=False)
     def _sum(a):  # pragma: no cover - jit
         acc = 0.0
         for i in numba.prange(a.size):
@@ -334,15 +338,50 @@ def xrdpdf_command() -> list[str]:
     return [found]
 
 
-def timed(cmd: list[str], env: dict, outdir: Path) -> float:
-    """Wall time of one subprocess, its output folder removed before and after."""
-    shutil.rmtree(outdir, ignore_errors=True)
+#: CPU seconds (user + system, all threads) of the last subprocess :func:`timed` ran.
+LAST_CPU_S = [0.0]
+
+
+def timed(cmd: list[str], env: dict, outdir: Path | None = None) -> float:
+    """Wall time of one subprocess, its output folder removed before; CPU in LAST_CPU_S."""
+    import resource
+
+    if outdir is not None:
+        shutil.rmtree(outdir, ignore_errors=True)
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(cmd, env=env, capture_output=True)
     dt = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU_S[0] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"integrate.py: error: {cmd[0]} failed: {proc.stderr.decode()[-400:]}")
+    timed.stdout = proc.stdout.decode()
     return dt
+
+
+CHECK_IMPORTS = """import sys
+from xrdpdf.cli import _main
+rc = _main(sys.argv[1:])
+print(rc, "pyFAI" in sys.modules, "scipy" in sys.modules)
+"""
+
+
+def startup_floors(env: dict, pairs: int) -> dict:
+    """Process start-up floors: python + numpy, python + numpy + numba, the CLI's --help."""
+    floors = {
+        "startup_floor_numpy_s": [sys.executable, "-c", "import numpy"],
+        "startup_floor_numba_s": [sys.executable, "-c", "import numpy, numba"],
+        "startup_floor_cli_s": [*xrdpdf_command(), "integrate", "--help"],
+    }
+    out = {}
+    for key, cmd in floors.items():
+        runs = []
+        for _ in range(max(pairs, 3)):
+            runs.append(timed(cmd, env))
+        out[key] = statistics.median(runs)
+        out[key.replace("_s", "_cpu_s")] = LAST_CPU_S[0]
+    return out
 
 
 def whole_process(paths, poni: Path, npt: int, pairs: int, tmpdir: Path, log) -> dict:
@@ -370,13 +409,20 @@ def whole_process(paths, poni: Path, npt: int, pairs: int, tmpdir: Path, log) ->
         ]
 
     timed(ours(names[:1]), env, tmpdir / "out_ours")  # builds the operator cache (set-up)
+    check = tmpdir / "check_imports.py"
+    check.write_text(CHECK_IMPORTS)
+    timed([sys.executable, str(check), *ours(names[:1])[1:]], env, tmpdir / "out_ours")
+    rc, has_pyfai, has_scipy = timed.stdout.split()[-3:]
     plain_s, ours_s, first_s = [], [], []
+    plain_cpu, ours_cpu, first_cpu = [], [], []
     for k in range(pairs):
         order = [("plain", plain), ("ours", ours)]
         for name, cmd in order if k % 2 == 0 else order[::-1]:
             dt = timed(cmd(names), env, tmpdir / f"out_{name}")
             (plain_s if name == "plain" else ours_s).append(dt)
+            (plain_cpu if name == "plain" else ours_cpu).append(LAST_CPU_S[0])
         first_s.append(timed(ours(names[:1]), env, tmpdir / "out_ours"))
+        first_cpu.append(LAST_CPU_S[0])
         log(
             f"  pair {k + 1}: plain {plain_s[-1]:.2f} s, ours {ours_s[-1]:.2f} s"
             f" (ours on 1 frame {first_s[-1]:.2f} s; load {os.getloadavg()[0]:.2f})"
@@ -392,6 +438,14 @@ def whole_process(paths, poni: Path, npt: int, pairs: int, tmpdir: Path, log) ->
         "plain_s_runs": plain_s,
         "ours_s_runs": ours_s,
         "startup_s_runs": first_s,
+        # CPU time (user + system, all threads) of the processes: the work, whatever the load
+        "plain_cpu_s": statistics.median(plain_cpu),
+        "ours_cpu_s": statistics.median(ours_cpu),
+        "startup_cpu_s": statistics.median(first_cpu),
+        "whole_process_cpu_ratio": statistics.median(plain_cpu) / statistics.median(ours_cpu),
+        "startup_imports_pyfai": has_pyfai == "True",
+        "startup_imports_scipy": has_scipy == "True",
+        **startup_floors(env, pairs),
     }
 
 
@@ -472,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # --- in-process runs, interleaved so that both paths see the same load
         plain_runs, fast_runs, plain_cpu, fast_cpu = [], [], [], []
-        read_ms, fabio_ms, kernel_ms = [], [], []
+        read_ms, fabio_ms, kernel_ms, kernel_cpu_ms = [], [], [], []
         for _ in range(repeat):
             t = time.perf_counter()
             in_memory = list(fast_frames(paths, args.stack))
@@ -481,10 +535,11 @@ def main(argv: list[str] | None = None) -> int:
             for _f in fabio_frames(paths, args.stack):
                 pass
             fabio_ms.append(1e3 * (time.perf_counter() - t) / nframes)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             for f in in_memory:
                 si.integrate(f, dark)
             kernel_ms.append(1e3 * (time.perf_counter() - t) / nframes)
+            kernel_cpu_ms.append(1e3 * (time.process_time() - c) / nframes)
             del in_memory
 
             dt, cpu, plain_out = run_plain(ai, npt, paths, args.stack, nframes, dark, mask)
@@ -520,6 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         "unit": UNIT,
         **whole,
         "kernel_ms": kernel_ms_med,
+        "kernel_cpu_ms": statistics.median(kernel_cpu_ms),
         "write_ms": write_ms,
         "h5_stack_row_ms": h5_row_ms,
         "bandwidth_floor_ms": floor_ms,
@@ -568,6 +624,16 @@ def report(r: dict) -> None:
         f"  xrdpdf start-up (1 frame):  {r['startup_s']:7.2f} s;"
         f" steady state {r['per_frame_ms']:.1f} ms/frame ({1e3 / r['per_frame_ms']:.0f} frames/s)"
     )
+    print(
+        f"  CPU time: plain {r['plain_cpu_s']:.2f} s, ours {r['ours_cpu_s']:.2f} s"
+        f" (ratio {r['whole_process_cpu_ratio']:.2f}), start-up {r['startup_cpu_s']:.2f} s"
+    )
+    print(
+        f"  start-up floors: python + numpy {r['startup_floor_numpy_s']:.2f} s,"
+        f" + numba {r['startup_floor_numba_s']:.2f} s, xrdpdf integrate --help"
+        f" {r['startup_floor_cli_s']:.2f} s; pyFAI imported before the first frame:"
+        f" {r['startup_imports_pyfai']}"
+    )
     print("in process:")
     print(
         f"  plain {r['inprocess_plain_fps']:.2f} frames/s, fast {r['inprocess_fast_fps']:.2f}"
@@ -577,7 +643,7 @@ def report(r: dict) -> None:
     print(
         f"  kernel {r['kernel_ms']:.1f} ms/frame; floor {r['bandwidth_floor_ms']:.1f} ms"
         f" ({r['kernel_bytes_per_frame'] / 1e6:.0f} MB at {r['read_bandwidth_GBps']:.1f} GB/s):"
-        f" kernel/floor {r['kernel_over_floor']:.2f}"
+        f" kernel/floor {r['kernel_over_floor']:.2f}; kernel CPU {r['kernel_cpu_ms']:.1f} ms/frame"
     )
     print(
         f"  write .xye {r['write_ms']:.2f} ms/pattern, HDF5 stack {r['h5_stack_row_ms']:.2f}"
