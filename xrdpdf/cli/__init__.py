@@ -20,7 +20,6 @@ import pkgutil
 import sys
 import warnings
 from collections.abc import Iterator
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
 import typer
@@ -44,6 +43,9 @@ app = typer.Typer(
 
 
 def _package_version() -> str:
+    # imported here: importlib.metadata costs ~0.1 s of every command's start-up
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("xrdpdf")
     except PackageNotFoundError:

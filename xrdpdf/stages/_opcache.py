@@ -5,7 +5,7 @@ Location
     ``fastint_<key>.op`` per geometry and setting (the key is a hash of them),
     and small ``geom_<key>.op`` geometry snapshots (what a run reads from pyFAI,
     so that a run whose operator is cached starts without importing pyFAI; see
-    :class:`xrdpdf.integrate.GeometrySnapshot`).
+    :class:`xrdpdf.stages._geomsnap.GeometrySnapshot`).
 Size cap
     ``$XRDPDF_CACHE_MAX_MB`` megabytes (10⁶ bytes), default :data:`DEFAULT_MAX_MB`.
     After a new operator is written, the least recently used files (by

@@ -60,6 +60,8 @@ from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
 from xrdpdf.io._poni import check_geometry, check_poni_text
 from xrdpdf.io.images import BadInput, Frame, check_shape, combine_masks, invalid_pixels
+from xrdpdf.stages import _geomsnap
+from xrdpdf.stages._geomsnap import GeometrySnapshot
 
 __all__ = [
     "default_method",
@@ -176,150 +178,6 @@ def _fastint():
     from xrdpdf.stages import _fastint
 
     return _fastint
-
-
-class GeometrySnapshot:
-    """What xrdpdf reads from a pyFAI geometry, cached: a stand-in for its AzimuthalIntegrator.
-
-    Written next to the fast engine's operator (:mod:`xrdpdf._opcache`, file
-    ``geom_<key>.op``) by the first run of a geometry and settings, and read by
-    :func:`integrator_from_files` instead of the PONI when the key matches, so
-    that a run whose operator is cached integrates its first frame without
-    importing pyFAI (whose import costs seconds).  It holds the wavelength, the
-    detector's shape, mask, ``dummy`` and ``delta_dummy``, the pyFAI version,
-    the operator file and the run's WorkerConfig; any other attribute loads
-    the real AzimuthalIntegrator (:func:`load_poni`) on first use and is taken
-    from it.
-
-    The key is a SHA-256 over the bytes and absolute path of the PONI (or
-    WorkerConfig), the settings and the mask, dark and flat arguments as given,
-    and the installed pyFAI's ``version.py`` (path, size, mtime); the snapshot
-    also records size and mtime (ns) of every mask, dark and flat file it
-    resolved, and is ignored when one of them changed.
-
-    Attributes
-    ----------
-    wavelength : float
-        Metres, as pyFAI.
-    detector : types.SimpleNamespace
-        ``shape``, ``max_shape``, ``mask`` (bool array or None), ``dummy``,
-        ``delta_dummy`` of the pyFAI detector.
-    pyfai_version : str
-        ``pyFAI.version`` of the run that wrote the snapshot.
-    """
-
-    def __init__(self, source: Path, meta: Mapping[str, Any], detector_mask: Any) -> None:
-        from types import SimpleNamespace
-
-        self.__dict__["_ai"] = None
-        self.__dict__["_source"] = Path(source)
-        self.__dict__["_meta"] = dict(meta)
-        det = meta["detector"]
-        self.wavelength = float(meta["wavelength_m"])
-        self.detector = SimpleNamespace(
-            shape=None if det["shape"] is None else tuple(det["shape"]),
-            max_shape=None if det["max_shape"] is None else tuple(det["max_shape"]),
-            mask=detector_mask,
-            dummy=det["dummy"],
-            delta_dummy=det["delta_dummy"],
-        )
-        self.pyfai_version = str(meta["pyfai_version"])
-
-    def load(self) -> Any:
-        """The real pyFAI AzimuthalIntegrator of the PONI (imports pyFAI on first call)."""
-        if self.__dict__["_ai"] is None:
-            self.__dict__["_ai"] = load_poni(self._source)
-        return self.__dict__["_ai"]
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):  # incl. pickling probes: never load pyFAI for them
-            raise AttributeError(name)
-        return getattr(self.load(), name)
-
-
-_SNAPSHOT_FORMAT = 1
-
-
-def _pyfai_install() -> list[Any]:
-    """Path, size and mtime (ns) of the installed pyFAI's version.py, found without importing it."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("pyFAI")
-    if spec is None or spec.origin is None:
-        return ["none"]
-    version_py = Path(spec.origin).with_name("version.py")
-    try:
-        st = version_py.stat()
-    except OSError:
-        return [str(version_py)]
-    return [str(version_py), st.st_size, st.st_mtime_ns]
-
-
-def _stamp(path: str | os.PathLike | None) -> list[Any] | None:
-    if path is None:
-        return None
-    p = Path(path)
-    try:
-        st = p.stat()
-    except OSError:
-        return [str(p)]
-    return [str(p.resolve()), st.st_size, st.st_mtime_ns]
-
-
-def _snapshot_path(
-    poni: str | os.PathLike,
-    settings: IntegrationSettings | None,
-    overrides: Mapping[str, Any] | None,
-    files: Mapping[str, Any],
-    cache_dir: str | os.PathLike | bool | None,
-) -> Path | None:
-    """The snapshot file of these inputs, or None when caching is off or the PONI unreadable."""
-    import hashlib
-    import json
-
-    if cache_dir is False:
-        return None
-    try:
-        poni_bytes = Path(poni).read_bytes()
-        poni_abs = str(Path(poni).resolve())
-    except OSError:
-        return None
-    key = {
-        "format": _SNAPSHOT_FORMAT,
-        "poni": [poni_abs, hashlib.sha256(poni_bytes).hexdigest()],
-        "settings": None if settings is None else settings.as_dict(),
-        "overrides": None if overrides is None else dict(overrides),
-        "files": {
-            k: (None if v is None else [str(x) for x in v] if k == "darks" else str(v))
-            for k, v in files.items()
-        },
-        "pyfai": _pyfai_install(),
-    }
-    text = json.dumps(key, sort_keys=True, default=str)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
-    from xrdpdf.stages._opcache import default_cache_dir
-
-    base = default_cache_dir() if cache_dir in (None, True) else Path(cache_dir)
-    return base / f"geom_{digest}.op"
-
-
-def _load_snapshot(path: Path | None, poni: str | os.PathLike) -> GeometrySnapshot | None:
-    """The snapshot at ``path`` if it is there and its mask, dark and flat files are unchanged."""
-    if path is None:
-        return None
-    from xrdpdf.stages import _opcache
-
-    got = _opcache.load_with_meta(path)
-    if got is None:
-        return None
-    arrays, meta = got
-    try:
-        stamps = meta["stamps"]
-        if any(_stamp(st[0]) != st for st in stamps):
-            return None
-        return GeometrySnapshot(Path(poni), meta, arrays.get("detector_mask"))
-    except (KeyError, TypeError, ValueError, IndexError):
-        return None
 
 
 def default_method() -> str:
@@ -620,38 +478,17 @@ class Integrator:
 
     def _save_snapshot(self, fast: Any, ai: Any) -> None:
         """Write the :class:`GeometrySnapshot` of this integrator (then trim the cache)."""
-        from xrdpdf.stages import _opcache
-
-        det = ai.detector
-        files = self._snapshot_files
-        names = [files.get("mask"), *(files.get("darks") or []), files.get("flat")]
         settings = self.settings.as_dict()
         settings.pop("pyfai_method")
-        meta = {
-            "wavelength_m": float(ai.wavelength),
-            "detector": {
-                "shape": None if det.shape is None else [int(v) for v in det.shape],
-                "max_shape": None
-                if getattr(det, "max_shape", None) is None
-                else [int(v) for v in det.max_shape],
-                "dummy": None if det.dummy is None else float(det.dummy),
-                "delta_dummy": None if det.delta_dummy is None else float(det.delta_dummy),
-            },
-            "pyfai_version": _pyfai_version(ai),
-            "operator": fast.cache_info,
-            "settings": settings,
-            "files": files,
-            "stamps": [_stamp(n) for n in names if n is not None],
-            "worker_config": worker_config(self),
-        }
-        arrays = {}
-        if det.mask is not None:
-            arrays["detector_mask"] = np.asarray(det.mask, dtype=bool)
-        try:
-            _opcache.save(arrays, self._snapshot_file, meta=meta)
-            _opcache.evict(self._snapshot_file.parent, keep=Path(fast.cache_path))
-        except OSError:
-            pass  # the snapshot only saves start-up time; a read-only cache is no error
+        _geomsnap.save_snapshot(
+            self._snapshot_file,
+            ai,
+            operator=fast.cache_info,
+            settings=settings,
+            files=self._snapshot_files,
+            pyfai_version=_pyfai_version(ai),
+            worker_config=worker_config(self),
+        )
 
     def integrate_result(self, frame: np.ndarray | Frame) -> Any:
         """pyFAI's own ``Integrate1dResult`` of one frame, with the settings of this integrator.
@@ -938,8 +775,8 @@ def integrator_from_files(
     if isinstance(poni, str | os.PathLike):
         poni_name = str(poni)
         given = {"mask": mask, "darks": darks, "flat": flat}
-        snap_file = _snapshot_path(poni, settings, overrides, given, cache_dir)
-        snap = _load_snapshot(snap_file, poni)
+        snap_file = _geomsnap.snapshot_path(poni, settings, overrides, given, cache_dir)
+        snap = _geomsnap.load_snapshot(snap_file, poni)
     if snap is not None:  # a run of these inputs wrote it: no PONI parsing, no pyFAI
         ai = snap
         files = snap._meta["files"]
@@ -1023,7 +860,8 @@ def cached_integrator(
         Unreadable mask, dark or flat file named by the snapshot.
     """
     given = {"mask": mask, "darks": darks, "flat": flat}
-    if _load_snapshot(_snapshot_path(poni, settings, overrides, given, cache_dir), poni) is None:
+    path = _geomsnap.snapshot_path(poni, settings, overrides, given, cache_dir)
+    if _geomsnap.load_snapshot(path, poni) is None:
         return None
     return integrator_from_files(
         poni, settings, mask=mask, darks=darks, flat=flat, cache_dir=cache_dir, overrides=overrides
