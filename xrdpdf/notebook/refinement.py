@@ -33,6 +33,7 @@ _GLOBAL_KEYS = (
     "refine_size",
     "refine_strain",
     "refine_biso",
+    "occupancy_sum",
     "refine_lattice",
     "lattice_search",
     "xrange",
@@ -63,7 +64,8 @@ class RefinementSession:
         Phase name → site labels whose occupancy is refined (default: none).
     **options
         Further :func:`~xrdpdf.stages.refinement.refine` settings: ``n_background`` (6),
-        ``refine_size`` (True), ``refine_strain``, ``refine_biso``, ``lattice_search``,
+        ``refine_size`` (True), ``refine_strain``, ``refine_biso``, ``occupancy_sum``
+        (True: sites sharing a position keep their sum; False: vacancies), ``lattice_search``,
         ``xrange``, ``k_scherrer``, ``fwhm_inst``, ``amorphous``, ``cuka``, ``resolution``.
 
     Attributes
@@ -154,8 +156,9 @@ class RefinementSession:
             start values), ``size_A`` (start or fixed size, Å), ``occupancy`` (site label →
             start value), ``free_occupancy`` (site labels to refine; ``[]`` fixes them all),
             ``biso_A2`` (site label or element → start Biso).  Global: ``n_background``
-            (1…30), ``refine_size``, ``refine_strain``, ``refine_biso``, ``refine_lattice``,
-            ``lattice_search`` (relative, 0 = off), ``xrange`` ((min, max) or None),
+            (1…30), ``refine_size``, ``refine_strain``, ``refine_biso``, ``occupancy_sum``,
+            ``refine_lattice``, ``lattice_search`` (relative, 0 = off), ``xrange`` ((min, max)
+            or None),
             ``k_scherrer``, ``fwhm_inst``, ``amorphous``, ``cuka``, ``resolution``.
 
         Returns
@@ -213,7 +216,14 @@ class RefinementSession:
             if isinstance(v, bool) or int(v) != v or not 1 <= int(v) <= 30:
                 raise InputError(f"n_background must be an integer 1…30, got {v!r}")
             return int(v)
-        if key in ("refine_size", "refine_strain", "refine_biso", "amorphous", "cuka"):
+        if key in (
+            "refine_size",
+            "refine_strain",
+            "refine_biso",
+            "occupancy_sum",
+            "amorphous",
+            "cuka",
+        ):
             return bool(v)
         if key == "refine_lattice":
             return bool(v)

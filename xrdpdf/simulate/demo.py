@@ -368,6 +368,7 @@ def _series_toml(samples: Sequence[DemoSample], npix: int) -> str:
         "[refine]",
         "background_terms = 8",
         "fit_range = [1.5, 24.0]",
+        "occupancy_sum = false             # desodiation leaves vacancies on 4a (Ti stays)",
     ]
     if any(s.name == AMORPHOUS_REFERENCE for s in samples):
         lines += [

@@ -36,8 +36,13 @@ def _report(res) -> None:
             xf += "" if xe is None else f" ± {xe:.3f}"
         print(
             f"{p.name}: a = {p.a_A:.5f}{esd} Å{size}, weight fraction "
-            f"{p.weight_fraction:.3f}{wf_e}{xf}, R_Bragg {p.r_bragg:.4f}, occupancy {occ}"
+            f"{p.weight_fraction:.3f}{wf_e}{xf}, R_Bragg {p.r_bragg:.4f}, occupancy {occ}, "
+            f"density {p.phase.density_g_cm3:.3f} g/cm³"
         )
+        fixed = [f"Biso({el})" for el in p.biso_at_bound]
+        fixed += [f"occupancy({lab})" for lab in p.occupancy_at_bound]
+        if fixed:
+            print(f"{p.name}: fixed at a bound (not determined): {', '.join(fixed)}")
     if res.displacement_mm is not None:
         e = "" if res.displacement_esd_mm is None else f" ± {res.displacement_esd_mm:.4f}"
         print(f"sample displacement {res.displacement_mm:.4f}{e} mm")
@@ -87,6 +92,12 @@ def register(app: typer.Typer) -> None:
             False, "--refine-ka2-ratio", help="Lab data: refine the Kα2/Kα1 intensity ratio."
         ),
         strain: bool = typer.Option(False, "--strain", help="Refine microstrain (2εQ)."),
+        no_occupancy_sum: bool = typer.Option(
+            False,
+            "--no-occupancy-sum",
+            help="Sites sharing a position (Na/Ti on 4a) refine with vacancies (site at most "
+            "full) instead of keeping their sum and refining the split.",
+        ),
         reference_composition: str | None = typer.Option(
             None,
             "--reference-composition",
@@ -118,6 +129,8 @@ def register(app: typer.Typer) -> None:
         """Refine lattice, size, occupancy and scale of crystal phases.
 
         Staged release: scale + background, lattice + zero, profile, Biso/occupancy.
+        Sites sharing a position keep their summed occupancy (the split is refined);
+        a Biso or occupancy that runs to its bound is fixed there and reported.
         A refinement that does not converge is reported with converged: false
         and a warning (exit code 0).
 
@@ -171,6 +184,7 @@ def register(app: typer.Typer) -> None:
                 goniometer_radius_mm=goniometer_radius,
                 refine_ka2_ratio=refine_ka2,
                 refine_strain=strain,
+                occupancy_sum=not no_occupancy_sum,
                 reference_composition=reference_composition,
                 resolution=res_model,
                 n_background=background_terms,

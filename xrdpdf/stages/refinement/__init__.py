@@ -76,6 +76,7 @@ from xrdpdf.physics.profiles import lp_bragg_brentano, pv_sum, tch_fwhm_eta, tch
 from xrdpdf.physics.resolution import Resolution, scherrer_size_definition
 from xrdpdf.physics.scattering import anode_lines
 from xrdpdf.stages.refinement import _fractions as _fr
+from xrdpdf.stages.refinement import _sites
 
 __all__ = ["refine", "RefinementResult", "PhaseResult", "RefinementWarning", "STAGES"]
 
@@ -134,6 +135,9 @@ class PhaseResult:
         True when all broadening is attributed to size (no resolution, ``fwhm_inst=0``).
         Without either, a free Gaussian instrument width is refined and the size is
         not bounded.
+    biso_at_bound, occupancy_at_bound : tuple of str
+        Elements whose Biso, and site labels whose occupancy, ran to a bound: fixed
+        there (esd None) and refined no further; the data do not determine them.
     """
 
     name: str
@@ -161,6 +165,8 @@ class PhaseResult:
     crystalline_fraction: float | None = None
     crystalline_fraction_esd: float | None = None
     size_is_lower_bound: bool = False
+    biso_at_bound: tuple[str, ...] = ()
+    occupancy_at_bound: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (``name``, ``a_A``, ``size_A``, ``weight_fraction``, …)."""
@@ -187,6 +193,9 @@ class PhaseResult:
             "occupancy_esd": dict(self.occupancy_esd),
             "biso_A2": dict(self.biso_A2),
             "biso_esd_A2": dict(self.biso_esd_A2),
+            "biso_at_bound": list(self.biso_at_bound),
+            "occupancy_at_bound": list(self.occupancy_at_bound),
+            "density_g_cm3": self.phase.density_g_cm3,
         }
 
 
@@ -528,18 +537,6 @@ def _as_phases(phases) -> list[Phase]:
     return out
 
 
-def _default_occ(phase: Phase) -> list[str]:
-    """Sites sharing a position with a later site (e.g. Na1 with Ti1 on 4a)."""
-    out = []
-    sites = phase.sites
-    for i, s in enumerate(sites):
-        for t in sites[i + 1 :]:
-            if np.allclose(s.xyz, t.xyz, atol=1e-6):
-                out.append(s.label)
-                break
-    return out
-
-
 def refine(
     pattern: Pattern,
     phases: Phase | str | Sequence[Phase | str],
@@ -562,7 +559,7 @@ def refine(
     refine_strain: bool = False,
     refine_biso: bool = True,
     refine_occupancy: Mapping[str, Sequence[str]] | None = None,
-    occupancy_sum: bool = False,
+    occupancy_sum: bool = True,
     amorphous: bool = False,
     amorphous_start: tuple[float, float] | None = None,
     background_pattern: Pattern | None = None,
@@ -621,11 +618,14 @@ def refine(
         Free the cell parameters (default); False keeps every cell as given (and skips
         the isotropic lattice search).
     refine_occupancy : mapping, optional
-        Phase name → site labels whose occupancy is refined.  Default: sites that
-        share their position with another site (Na1 of NaTiO2).
+        Phase name → site labels whose occupancy is refined.  Default: on each shared
+        position every site but the last (Na1 of NaTiO2).
     occupancy_sum : bool
-        Constrain the occupancies on a shared position to keep their sum
-        (exchange, e.g. Ti = 1 − Na); default False = vacancies allowed.
+        True (default): the occupancies on a shared position keep their starting sum,
+        the split is refined and the last site is dependent (exchange, Ti1 = 1 − Na1,
+        its esd propagated).  False: vacancies allowed, each free occupancy bounded so
+        the position is at most full (desodiation: Na leaves, Ti stays).
+        (:mod:`xrdpdf.stages.refinement._sites`).
     amorphous : bool
         Add a broad Gaussian hump (amplitude ≥ 0, centre, FWHM refined).
     background_pattern : Pattern, optional
@@ -716,7 +716,7 @@ def refine(
     for name in occ_map:
         if name not in [p.name for p in plist]:
             raise InputError(f"refine_occupancy: no phase {name!r}")
-    occ_refine = [list(occ_map.get(p.name, _default_occ(p))) for p in plist]
+    occ_refine = [list(occ_map.get(p.name, _sites.default_free_occupancies(p))) for p in plist]
     for p, labs in zip(plist, occ_refine, strict=True):
         for lab in labs:
             if lab not in [s.label for s in p.sites]:
@@ -821,8 +821,7 @@ def refine(
             s = next(t for t in pm.phase.sites if t.label == lab)
             params.add(pre + "occ_" + lab, value=s.occupancy, min=0.0, max=1.0, vary=False)
             groups["biso+occupancy"].append(pre + "occ_" + lab)
-        if occupancy_sum:
-            _add_occ_sum(params, pm)
+        _sites.add_occupancy_constraints(params, pm.prefix, pm.phase, exchange=occupancy_sum)
 
     def resid(p):
         v = p.valuesdict()
@@ -860,6 +859,23 @@ def refine(
             }
         )
     assert last is not None
+    # Biso and occupancies that ended on a bound are fixed there and the fit repeated
+    site_pars = [pm.prefix + "B_" + el for pm in model.phases for el in pm.elements]
+    site_pars += [pm.prefix + "occ_" + s.label for pm in model.phases for s in pm.phase.sites]
+    at_bound = _sites.fix_at_bounds(params, site_pars)
+    if at_bound:
+        last = lmfit.Minimizer(resid, params, nan_policy="raise").minimize(
+            method="leastsq", max_nfev=max_nfev
+        )
+        params = last.params
+        stage_log.append(
+            {
+                "stage": "fixed at bounds: " + ", ".join(at_bound),
+                "nfev": int(last.nfev),
+                "chi2": float(last.redchi),
+                "success": bool(last.success),
+            }
+        )
 
     # ------------------------------------------------------------ outcome
     v = params.valuesdict()
@@ -915,11 +931,22 @@ def refine(
     message = "converged" if converged else "; ".join(reasons) or "did not converge"
     if not converged:
         notes.insert(0, f"refinement did not converge: {message}")
+    bound_notes = []
     for pm in model.phases:
-        for el in pm.elements:
-            par = params.get(pm.prefix + "B_" + el)
-            if par is not None and par.vary and (par.value < 1e-3 or par.value > 4.99):
-                notes.append(f"{pm.phase.name} Biso({el}) at its bound {par.value:.3g} Å²")
+        for n in at_bound:
+            if n.startswith(pm.prefix + "B_"):
+                el = n[len(pm.prefix) + 2 :]
+                txt = f"{pm.phase.name} Biso({el}) ran to its bound {params[n].value:g} Å²"
+            elif n.startswith(pm.prefix + "occ_"):
+                lab = n[len(pm.prefix) + 4 :]
+                txt = (
+                    f"{pm.phase.name} occupancy of {lab} ran to its bound {params[n].value:.4g} "
+                    "(empty, or the position full)"
+                )
+            else:
+                continue
+            bound_notes.append(txt + ": fixed there, no esd")
+    notes += bound_notes
 
     correlations = []
     names = [n for n, p in params.items() if p.vary]
@@ -933,7 +960,16 @@ def refine(
     fr = _fractions(model, params, last, undetected, w, reference_composition)
     all_size = resolution is None and fwhm_inst == 0.0
     phase_results = _phase_results(
-        model, params, x, y, y_calc, y_bkg, fr, undetected, size_lower_bound=all_size
+        model,
+        params,
+        x,
+        y,
+        y_calc,
+        y_bkg,
+        fr,
+        undetected,
+        size_lower_bound=all_size,
+        at_bound=set(at_bound),
     )
     aberr = tuple(
         t
@@ -979,6 +1015,8 @@ def refine(
     )
     if not converged:
         warnings.warn(f"refinement did not converge: {message}", RefinementWarning, stacklevel=2)
+    for txt in bound_notes:
+        warnings.warn(txt, RefinementWarning, stacklevel=2)
     return result
 
 
@@ -987,34 +1025,6 @@ def _esd(par) -> float | None:
     if e is None or not np.isfinite(e):
         return None
     return float(e)
-
-
-def _add_occ_sum(params, pm: _PhaseModel) -> None:
-    """Keep the occupancy sum of each shared position (exchange constraint)."""
-    sites = pm.phase.sites
-    done: set[int] = set()
-    for i, s in enumerate(sites):
-        if i in done:
-            continue
-        group = [j for j, t in enumerate(sites) if np.allclose(t.xyz, s.xyz, atol=1e-6)]
-        done.update(group)
-        if len(group) < 2:
-            continue
-        total = sum(sites[j].occupancy for j in group)
-        last = sites[group[-1]]
-        others = [sites[j] for j in group[:-1]]
-        terms = [
-            pm.prefix + "occ_" + t.label for t in others if pm.prefix + "occ_" + t.label in params
-        ]
-        if not terms:
-            continue
-        fixed = sum(t.occupancy for t in others if pm.prefix + "occ_" + t.label not in params)
-        name = pm.prefix + "occ_" + last.label
-        expr = f"{total - fixed!r} - " + " - ".join(terms)
-        if name in params:
-            params[name].set(expr=expr)
-        else:
-            params.add(name, expr=expr)
 
 
 def _refined_phase(pm: _PhaseModel, v: Mapping[str, float]) -> Phase:
@@ -1193,7 +1203,17 @@ def _lattice_search(params, model: _Model, y, w, rel: float) -> None:
 
 
 def _phase_results(
-    model: _Model, params, x, y, y_calc, y_bkg, fr, undetected, *, size_lower_bound: bool
+    model: _Model,
+    params,
+    x,
+    y,
+    y_calc,
+    y_bkg,
+    fr,
+    undetected,
+    *,
+    size_lower_bound: bool,
+    at_bound: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> list[PhaseResult]:
     v = params.valuesdict()
     out = []
@@ -1219,7 +1239,9 @@ def _phase_results(
         occ = {s.label: float(v.get(pre + "occ_" + s.label, s.occupancy)) for s in pm.phase.sites}
         occ_e = {
             s.label: (
-                _esd(params[pre + "occ_" + s.label]) if pre + "occ_" + s.label in params else None
+                _esd(params[pre + "occ_" + s.label])
+                if pre + "occ_" + s.label in params and pre + "occ_" + s.label not in at_bound
+                else None
             )
             for s in pm.phase.sites
         }
@@ -1232,7 +1254,11 @@ def _phase_results(
             for el in pm.elements
         }
         biso_e = {
-            el: (_esd(params[pre + "B_" + el]) if pre + "B_" + el in params else None)
+            el: (
+                _esd(params[pre + "B_" + el])
+                if pre + "B_" + el in params and pre + "B_" + el not in at_bound
+                else None
+            )
             for el in pm.elements
         }
         refined = _refined_phase(pm, v)
@@ -1279,6 +1305,10 @@ def _phase_results(
                 crystalline_fraction=fr[pre]["xf"],
                 crystalline_fraction_esd=fr[pre]["xf_esd"],
                 size_is_lower_bound=size_lower_bound and size_free,
+                biso_at_bound=tuple(el for el in pm.elements if pre + "B_" + el in at_bound),
+                occupancy_at_bound=tuple(
+                    s.label for s in pm.phase.sites if pre + "occ_" + s.label in at_bound
+                ),
             )
         )
     return out

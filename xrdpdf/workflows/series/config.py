@@ -91,6 +91,7 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "amorphous_reference",
         "fit_range",
         "fraction_phase",
+        "occupancy_sum",
     ),
     "size": ("k",),
     "figures": ("x", "by", "peaks"),
@@ -539,6 +540,8 @@ def refine_options(config: SeriesConfig) -> dict[str, Any]:
         "amorphous": _bool(opts.get("amorphous", False), "[refine] amorphous"),
         "cuka": _bool(opts.get("cuka", False), "[refine] cuka"),
     }
+    if "occupancy_sum" in opts:
+        kw["occupancy_sum"] = _bool(opts["occupancy_sum"], "[refine] occupancy_sum")
     if "background_terms" in opts:
         n = opts["background_terms"]
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 30:
