@@ -16,6 +16,7 @@ import pytest
 
 from xrdpdf._core.errors import InputError, InputWarning
 from xrdpdf.physics.cif import get_phase, phase_from_cif
+from xrdpdf.stages.pdffit._model import load_crystal
 
 # IUPAC standard atomic weights (abridged, 2021)
 MASS_U = {"Zn": 65.38, "O": 15.999, "Al": 26.9815, "Ca": 40.078, "F": 18.998}
@@ -146,3 +147,10 @@ def test_special_position_tol_range(tmp_path):
     p = _write(tmp_path, "zno.cif", zno_cif("0.3333", "0.6667"))
     with pytest.raises(InputError, match="special_position_tol"):
         phase_from_cif(p, special_position_tol=0.2)
+
+
+def test_pdffit_crystal_from_rounded_cif_has_the_hand_count():
+    # the real-space model reads the same CIF through diffpy: 2 Zn + 2 O, on 1/3, 2/3
+    cr = load_crystal(str(DATA / "zincite_rounded.cif"))
+    assert len(cr.xyz) == 4
+    np.testing.assert_allclose(np.sort(cr.xyz[:, 0]), [1 / 3, 1 / 3, 2 / 3, 2 / 3], atol=1e-9)

@@ -24,6 +24,7 @@ from xrdpdf.physics.crystal import Phase, Site, _check_cell
 from xrdpdf.physics.scattering import _f0_name
 
 __all__ = [
+    "SPECIAL_POSITION_TOL",
     "builtin_phases",
     "phase_from_cif",
     "get_phase",

@@ -236,7 +236,7 @@ def load_crystal(spec: str, base_dir: str = ".") -> Crystal:
     from diffpy.structure import loadStructure
     from diffpy.structure.spacegroups import GetSpaceGroup
 
-    from xrdpdf.physics.cif import builtin_phases, get_phase
+    from xrdpdf.physics.cif import SPECIAL_POSITION_TOL, builtin_phases, get_phase
 
     path = Path(spec) if Path(spec).is_absolute() else Path(base_dir) / spec
     lower = {k.lower() for k in builtin_phases()} | {"rocksalt", "rs", "tio2"}
@@ -250,7 +250,8 @@ def load_crystal(spec: str, base_dir: str = ".") -> Crystal:
     if suffix == ".cif":
         phase = get_phase(path)  # space group and validation through xrdpdf.physics
         try:
-            stru = loadStructure(str(path), fmt="cif")  # full cell with its Uij
+            # full cell with its Uij; rounded special positions merged as get_phase does
+            stru = loadStructure(str(path), fmt="cif", eps=SPECIAL_POSITION_TOL)
         except Exception as exc:  # diffpy raises several types for bad files
             raise InputError(f"{path}: cannot read CIF ({exc})") from None
         return _crystal_from_structure(stru, GetSpaceGroup(phase.spacegroup_number), path.stem)
