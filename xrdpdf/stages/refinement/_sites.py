@@ -5,10 +5,10 @@ constrained in one of two ways (the choice is ``occupancy_sum`` of
 :func:`xrdpdf.stages.refinement.refine`):
 
 * **exchange** (default): the sum on the position keeps its starting value; every site
-  but the last is free and the last is the lmfit expression
-  :math:`o_{last} = \Sigma_0 - \sum_{j \ne last} o_j`, so only the split is refined and
-  the dependent site's esd follows by propagation (lmfit evaluates the expression's
-  uncertainty from the covariance);
+  but the last is free (each at most :math:`\Sigma_0` less the fixed ones) and the last is
+  the lmfit expression :math:`o_{last} = \Sigma_0 - \sum_{j \ne last} o_j`, so only the
+  split is refined and the dependent site's esd follows by propagation (lmfit evaluates
+  the expression's uncertainty from the covariance);
 * **vacancies**: the free occupancies are refined alone, each bounded by the room left on
   the position, :math:`o_j \le 1 - \sum_{k\ \mathrm{fixed}} o_k`, so the sum cannot exceed
   a full site.
@@ -91,6 +91,8 @@ def add_occupancy_constraints(params, prefix: str, phase: Phase, exchange: bool)
                 if n not in free
             )
             expr = f"{total - fixed!r} - " + " - ".join(free)
+            for n in free:  # the dependent site cannot go below 0
+                params[n].set(max=min(float(params[n].max), max(total - fixed, 1e-6)))
             if names[-1] in params:
                 params[names[-1]].set(expr=expr)
             else:
