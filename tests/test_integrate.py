@@ -307,3 +307,27 @@ def test_npt_out_of_range_is_an_input_error(npt):
     # 10**10 bins overflowed pyFAI's C integer (a traceback) before this check.
     with pytest.raises(InputError, match="npt must be an integer in 2–100000"):
         IntegrationSettings(npt=npt)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32, np.float32])
+def test_frames_in_their_own_dtype_integrate_as_float64(ai, tmp_path, dtype):
+    """``keep_dtype`` frames (no float64 copy) give the float64 frames' numbers exactly."""
+    import tifffile
+
+    rng = np.random.default_rng(21)
+    counts = rng.poisson(500.0, SHAPE).astype(dtype)
+    counts[5, 7] = dtype(0) if dtype == np.uint16 else dtype(-2)  # a gap marker where signed
+    if dtype == np.int32:
+        counts[200, 300] = 2**25 + 1  # a count float32 cannot hold: it must stay exact
+    tifffile.imwrite(tmp_path / "f.tif", counts)
+    native = next(images.iter_frames(tmp_path / "f.tif", keep_dtype=True))
+    as_f64 = next(images.iter_frames(tmp_path / "f.tif"))
+    assert native.data.dtype == dtype and as_f64.data.dtype == np.float64
+    integ = Integrator(ai, settings=IntegrationSettings(npt=300), cache_dir=tmp_path / "c")
+    a, b = integ.integrate(native), integ.integrate(as_f64)
+    # the same float64 value of every pixel enters the same sums in the same order
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.y, b.y)
+    np.testing.assert_array_equal(a.sigma, b.sigma)
+    summed = next(images.iter_frames(tmp_path / "f.tif", sum_frames=True, keep_dtype=True))
+    assert summed.data.dtype == np.float64  # a sum never wraps around in a small integer type

@@ -65,7 +65,8 @@ class Frame:
     Attributes
     ----------
     data : (rows, columns) ndarray
-        Intensities as float64 (raw counts/ADU; no correction applied).
+        Intensities as float64 (raw counts/ADU; no correction applied), or in
+        the file's own integer or float type when read with ``keep_dtype``.
     source : Path
         The file it was read from.
     index : int or None
@@ -138,12 +139,14 @@ def _check_file(path: Path, what: str) -> None:
         raise InputError(f"{path}: {what} file is empty (0 bytes)")
 
 
-def _as_frame_array(arr: np.ndarray, path: Path) -> np.ndarray:
+def _as_frame_array(arr: np.ndarray, path: Path, keep_dtype: bool = False) -> np.ndarray:
     arr = np.asarray(arr)
     if arr.dtype.kind not in "biuf":
         raise InputError(f"{path}: image data are not numeric (dtype {arr.dtype})")
     if arr.ndim != 2 or arr.size == 0:
         raise InputError(f"{path}: expected a 2-D image, got shape {arr.shape}")
+    if keep_dtype and arr.dtype.kind in "iuf":
+        return arr
     return np.asarray(arr, dtype=np.float64)
 
 
@@ -271,7 +274,7 @@ class _Reader:
         self.shape = tuple(int(s) for s in img.data.shape[-2:])
 
     # -- reading
-    def read(self, index: int) -> np.ndarray:
+    def read(self, index: int, keep_dtype: bool = False) -> np.ndarray:
         if not 0 <= index < self.nframes:
             raise InputError(f"{self.path}: frame {index} out of range 0…{self.nframes - 1}")
         try:
@@ -288,7 +291,7 @@ class _Reader:
             raise InputError(
                 f"{self.path}: boolean {self.what} (a mask?); {self.what}s hold intensities"
             )
-        return _as_frame_array(arr, self.path)
+        return _as_frame_array(arr, self.path, keep_dtype)
 
     def _read(self, index: int) -> np.ndarray:
         if self.kind == "tiff":
@@ -368,6 +371,7 @@ def iter_frames(
     *,
     sum_frames: bool = False,
     frames: Sequence[int] | None = None,
+    keep_dtype: bool = False,
 ) -> Iterator[Frame]:
     """Yield the frames of one image file, lazily (one frame in memory).
 
@@ -379,6 +383,10 @@ def iter_frames(
         Yield one :class:`Frame`, the sum of all (selected) frames.
     frames : sequence of int, optional
         Only these frame numbers (0-based); default all.
+    keep_dtype : bool
+        Give each frame in the file's integer or float type instead of float64
+        (no 8-byte copy; the fast integrator reads uint16 and float32 as they
+        are).  A sum is always float64.
 
     Yields
     ------
@@ -397,22 +405,22 @@ def iter_frames(
             yield Frame(total, file, None, 1, summed=len(indices))
             return
         for i in indices:
-            yield Frame(r.read(i), file, None if r.nframes == 1 else i, r.nframes)
+            yield Frame(r.read(i, keep_dtype), file, None if r.nframes == 1 else i, r.nframes)
 
 
 def iter_many(
-    paths: Iterable[str | os.PathLike], *, sum_frames: bool = False
+    paths: Iterable[str | os.PathLike], *, sum_frames: bool = False, keep_dtype: bool = False
 ) -> Iterator[Frame | BadInput]:
     """Frames of many files in order; an unreadable file yields a :class:`BadInput`.
 
     This is the batch reader: a bad file is reported where it occurs and the
-    rest go on.
+    rest go on.  ``keep_dtype`` as for :func:`iter_frames`.
     """
     for p in paths:
         file, _ = split_dataset(p)
         index = None
         try:
-            for frame in iter_frames(p, sum_frames=sum_frames):
+            for frame in iter_frames(p, sum_frames=sum_frames, keep_dtype=keep_dtype):
                 index = frame.index
                 yield frame
         except InputError as exc:

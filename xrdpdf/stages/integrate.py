@@ -429,7 +429,15 @@ class Integrator:
 
     # ---------------------------------------------------------------- helpers
     def metadata(self) -> dict[str, Any]:
-        """Provenance common to every pattern of this integrator."""
+        """Provenance common to every pattern of this integrator (a fresh copy per call)."""
+        import copy
+
+        cached = self.__dict__.get("_metadata")
+        if cached is None:  # once: counting the mask pixels costs ms per frame
+            cached = self.__dict__["_metadata"] = self._make_metadata()
+        return copy.deepcopy(cached)
+
+    def _make_metadata(self) -> dict[str, Any]:
         md: dict[str, Any] = {"poni": self.poni, "integration": self.settings.as_dict()}
         md["pyfai_version"] = _pyfai_version(self.ai)
         md["corrections"] = {
@@ -607,6 +615,8 @@ class Integrator:
         if engine == "fast":
             # the kernel reads the frame in its own dtype and leaves NaN and negative pixels
             # out per frame, as pyFAI does with a dynamic mask: no float copy, no pixel map
+            if data.dtype not in (np.uint16, np.float32, np.float64):
+                data = data.astype(np.float64)  # exact for every integer count (< 2**53)
             radial, intensity, sigma = self._fast_engine().integrate(data, dark=dark)
             radial = np.asarray(radial, float)
             intensity = np.asarray(intensity, float)

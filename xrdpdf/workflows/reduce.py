@@ -271,7 +271,7 @@ class Reducer:
             for p in paths:
                 yield integrate.FrameResult(Path(p), None, 0, error=str(exc))
             return
-        frames = images.iter_many(paths, sum_frames=sum_frames)
+        frames = images.iter_many(paths, sum_frames=sum_frames, keep_dtype=True)
         results = integrate.integrate_frames(integ, frames, accumulators=accumulators)
         try:
             yield from results

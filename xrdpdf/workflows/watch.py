@@ -286,7 +286,7 @@ class ImageReducer:
             integ = self.integrator(path)
         except InputError as exc:
             return [_row(path.stem, path, None, error=str(exc))]
-        frames = images.iter_many([path])
+        frames = images.iter_many([path], keep_dtype=True)
         nxs = self.suffix == reduce.NXAZINT_SUFFIX
         results = integrate.integrate_frames(integ, frames, accumulators=nxs)
         try:

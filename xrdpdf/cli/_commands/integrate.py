@@ -142,7 +142,7 @@ def run_integrate(
         return stack.path if stack else outdir / f"{img.frame_stem(item)}{suffix}"
 
     def frames() -> Iterator:
-        for item in img.iter_many(images, sum_frames=sum_frames):
+        for item in img.iter_many(images, sum_frames=sum_frames, keep_dtype=True):
             exists = stack is None and not overwrite and isinstance(item, img.Frame)
             if exists and target(item).exists():
                 yield img.BadInput(
