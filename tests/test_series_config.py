@@ -1,6 +1,7 @@
 """The series file: strict keys, safe names, globs; the volume-change arithmetic."""
 
 import math
+import typing
 
 import pytest
 
@@ -71,7 +72,7 @@ def test_good_file(folder):
         ("cycle = 0", "cycle = 1.5", "cycle must be an integer"),
         ("[pdf]", "[pfd]", "unknown key 'pfd' in the top level"),
         # values are checked at load (by the same builders the run uses), not mid-run
-        ("npt = 500", 'npt = "many"', r"\[integrate\] npt must be a number"),
+        ("npt = 500", 'npt = "many"', r"\[integrate\] npt must be an integer"),
         ('qmax = "auto"', 'qmax = "lots"', "qmax must be a number"),
         ('composition = "TiO2"', 'composition = "Xx2O"', "unknown element.*'Xx'"),
         ('phases = ["NaTiO2"]', 'phases = ["NaTiO2"]\nfit_range = 3', "fit_range must be"),
@@ -272,3 +273,55 @@ def test_rs_fraction_is_refine_crystalline_fraction_of_the_named_phase():
     undetermined = SimpleNamespace(phases=[phase("NaTiO2", crystalline_fraction=None)])
     assert math.isnan(_fraction(undetermined, "NaTiO2")[0])
     assert math.isnan(_fraction(res, "CeO2")[0]) and math.isnan(_fraction(res, None)[0])
+
+
+@pytest.mark.parametrize(
+    "old, new, match",
+    [
+        # types and values of every table come from its schema (series/_schema.py)
+        ('images = "img_a.tif"', "images = []", "images must be a list of text strings that is"),
+        ('images = "img_a.tif"', "images = [1]", "images must be a list of text strings, got"),
+        ('phases = ["NaTiO2"]', "phases = 5", r"\[refine\] phases must be a list of text"),
+        ('qmax = "auto"', 'lorch = "false"', r"\[pdf\] lorch must be true or false, got 'false'"),
+        ('qmax = "auto"', "lorch = 0", r"\[pdf\] lorch must be true or false, got 0"),
+        ("npt = 500", "npt = 1", r"npt must be an integer in \[2, 100000\], got 1"),
+        ("npt = 500", "npt = true", "npt must be an integer, got True"),
+        ('qmax = "auto"', "rstep = -0.01", r"rstep must be a number > 0"),
+        ('qmax = "auto"', 'qmax = "max"', "qmax must be a number or one of 'auto'"),
+        ('phases = ["NaTiO2"]', "fit_range = [1]", "fit_range must be a list of numbers with 2"),
+        ('phases = ["NaTiO2"]', "phases = [\"NaTiO2\"]\ncuka = 'no'", "cuka must be true or false"),
+        ('state = "pristine"', 'state = "pristine"\ngroup = 3', "group must be a text string"),
+        ('state = "pristine"', 'state = "pristine"\npdf = 3', "pdf must be a table, got 3"),
+        # the same image twice would be summed twice (doubled intensities)
+        ('images = "img_a.tif"', 'images = ["img_a.tif", "img_a.tif"]', "img_a.tif is listed "),
+        ('images = "img_a.tif"', 'images = ["img_a.tif", "img_*"]', "listed twice .by 'img_a.tif'"),
+        # names: short enough for every output's temporary name, not a series output
+        ('name = "c0"', f'name = "{"x" * 250}"', "has 250 characters; at most 100"),
+        ('name = "c0"', 'name = "summary.csv"', "is the name of a series output"),
+        ('name = "c0"', 'name = "Report.HTML"', "is the name of a series output"),
+    ],
+)
+def test_schema_errors_are_one_line_at_load(folder, old, new, match):
+    f = folder / "s.toml"
+    assert old in GOOD
+    f.write_text(GOOD.replace(old, new, 1))
+    with pytest.raises(InputError, match=match) as err:
+        load_series(f)
+    msg = str(err.value)
+    assert msg.startswith(f"{f}: ") and "\n" not in msg and len(msg) < 300
+
+
+def test_schema_field_names_are_the_toml_keys():
+    """The allowed keys of each table are exactly its dataclass's fields (from = from_)."""
+    from xrdpdf.series import _schema
+
+    assert _schema.table_keys(_schema.Derived) == (
+        "name", "kind", "column", "label", "from", "to", "esd_name",
+    )  # fmt: skip
+    assert set(_schema.table_keys(_schema.Sample)) == {
+        "name", "images", "group", "dark", "composition", "phases", "pdf",
+        "amorphous_reference", "pdffit_model",
+    }  # fmt: skip
+    assert _schema.DERIVED_KINDS == typing.get_args(
+        typing.get_type_hints(_schema.Derived)["kind"]
+    )

@@ -47,6 +47,7 @@ _HIDDEN = ("size_esd_A", "qmax_invA", "n_images", "input_hash")
 def print_summary(rows, columns) -> None:
     """Print the series summary as a rich table on stdout (every column but bookkeeping)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     cols = [(c, _FORMATS.get(c, "{:.4g}")) for c in columns if c not in _HIDDEN]
@@ -62,5 +63,5 @@ def print_summary(rows, columns) -> None:
             else:
                 text = v if isinstance(v, str) or not isinstance(v, float) else fmt.format(v)
                 cells.append(str(text) if v not in (None, "") else "")
-        table.add_row(*cells)
+        table.add_row(*(escape(c) for c in cells))  # "[series]" in a message is text
     Console(width=200).print(table)

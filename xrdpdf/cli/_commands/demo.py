@@ -69,7 +69,12 @@ def register(app: typer.Typer) -> None:
         cfg = load_series(series_file)
         with progress_callback(len(cfg.samples), "analysing", bar) as cb:
             result = run_series(
-                cfg, output / "results", workers=workers, force=overwrite, on_progress=cb
+                cfg,
+                output / "results",
+                workers=workers,
+                force=overwrite,
+                overwrite=overwrite,
+                on_progress=cb,
             )
         report_series(result, json_out, series_file=series_file)
         if result.n_ok == 0:

@@ -31,18 +31,23 @@ def register(app: typer.Typer) -> None:
             help="I(Q) files: xye, or nxazint1d (also <sample>.nxs, pyFAI's NXazint1d with its "
             "accumulators); default the series file's [integrate] format, else xye.",
         ),
+        overwrite: bool = typer.Option(
+            False, "--overwrite", help="Take over an OUTDIR that holds another series' results."
+        ),
         json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Integrate, refine, size, transform to G(r) and get ξ for every sample of a series.
 
         Writes OUTDIR/<sample>/ (pattern, refinement JSON, G(r)), OUTDIR/summary.csv,
         OUTDIR/summary.h5, figures and OUTDIR/report.html.  Samples whose inputs and
-        settings are unchanged since the last run are skipped (content hash).  Exit 0
-        when at least one sample succeeded; failures are listed on stderr.
+        settings are unchanged since the last run are skipped (content hash); a sample
+        whose outputs were deleted is done again.  OUTDIR/series.json names the series
+        file: an OUTDIR holding another series' results is refused without --overwrite.
+        Exit 0 when at least one sample was integrated; failures are listed on stderr.
 
         Example: xrdpdf series examples/series.toml -o series_out --workers 2
         """
-        from xrdpdf.workflows.series import load_series, run_series
+        from xrdpdf.workflows.series import check_outdir, load_series, run_series
 
         if workers is not None and scheduler is not None:
             fail("give either --workers or --scheduler, not both")
@@ -56,9 +61,16 @@ def register(app: typer.Typer) -> None:
 
             cfg = dataclasses.replace(cfg, integrate={**cfg.integrate, "format": fmt})
             integration_format(cfg)  # an unknown format: one line, exit 2
+        check_outdir(cfg, output, overwrite=overwrite)  # before the progress bar starts
         with progress_callback(len(cfg.samples), "samples", show_progress(json_out)) as cb:
             result = run_series(
-                cfg, output, workers=workers, scheduler=scheduler, on_progress=cb, force=force
+                cfg,
+                output,
+                workers=workers,
+                scheduler=scheduler,
+                on_progress=cb,
+                force=force,
+                overwrite=overwrite,
             )
         report_series(result, json_out)
         if result.n_ok == 0:

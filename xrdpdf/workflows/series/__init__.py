@@ -18,8 +18,10 @@ from xrdpdf.workflows.series.config import (
     refine_options,
 )
 from xrdpdf.workflows.series.run import (
+    OWNER_FILE,
     SampleOutcome,
     SeriesResult,
+    check_outdir,
     input_hash,
     integrate_sample,
     process_sample,
@@ -39,6 +41,7 @@ from xrdpdf.workflows.series.summary import (
 
 __all__ = [
     "DERIVED_KINDS",
+    "OWNER_FILE",
     "DerivedSpec",
     "RESULT_COLUMNS",
     "SUMMARY_COLUMNS",
@@ -46,6 +49,7 @@ __all__ = [
     "SampleSpec",
     "SeriesConfig",
     "SeriesResult",
+    "check_outdir",
     "derive",
     "input_hash",
     "integrate_sample",

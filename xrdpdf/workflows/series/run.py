@@ -9,6 +9,7 @@ from the results it holds in memory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -21,6 +22,7 @@ from typing import Any
 
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
+from xrdpdf.workflows.series._outdir import OWNER_FILE, RESULT_FILE, check_outdir, claim_outdir
 from xrdpdf.workflows.series.config import (
     SampleSpec,
     SeriesConfig,
@@ -41,8 +43,10 @@ from xrdpdf.workflows.series.summary import (
 )
 
 __all__ = [
+    "OWNER_FILE",
     "SampleOutcome",
     "SeriesResult",
+    "check_outdir",
     "input_hash",
     "integrate_sample",
     "process_sample",
@@ -51,6 +55,7 @@ __all__ = [
 ]
 
 _NAN = float("nan")
+_RESULT = RESULT_FILE
 _REDUCERS: dict[str, Any] = {}  # per worker process: one Reducer per geometry+dark+settings
 
 
@@ -132,7 +137,7 @@ def _empty_row(config: SeriesConfig, sample: SampleSpec, digest: str) -> dict[st
 
 
 def _reducer(config: SeriesConfig, sample: SampleSpec):
-    """The worker's :class:`~xrdpdf.workflows.reduce.Reducer`: this geometry, dark and settings."""
+    """The worker's :class:`~xrdpdf.workflows.reduce.Reducer` for this geometry, dark and settings."""
     from xrdpdf.workflows.reduce import Reducer
 
     key = json.dumps(
@@ -210,6 +215,7 @@ def _refine_sample(
     reference: Pattern | None,
     sdir: Path,
     row: dict[str, Any],
+    written: list[Path],
 ) -> Any:
     from xrdpdf import io
     from xrdpdf.stages import refinement as refine
@@ -245,32 +251,46 @@ def _refine_sample(
     row.update(rs_fraction=frac, rs_fraction_esd=frac_esd)
     if note:
         row["note"] = _join(row["note"], note)
-    io.write_json(res.to_dict(), sdir / f"{sample.name}_refine.json", overwrite=True)
+    written.append(
+        io.write_json(res.to_dict(), sdir / f"{sample.name}_refine.json", overwrite=True)
+    )
     from xrdpdf.plot import save_figure
     from xrdpdf.plot.refinement import plot_refinement
 
-    save_figure(plot_refinement(res, title=sample.name), sdir / f"{sample.name}_refine.png")
+    fig = plot_refinement(res, title=sample.name)
+    written.append(save_figure(fig, sdir / f"{sample.name}_refine.png"))
     if not res.converged:
         row["note"] = _join(row["note"], f"refinement: {res.message}")
     return res
 
 
-def _attempt(row: dict[str, Any], stage: str, func: Callable[..., Any], *args: Any) -> Any:
+def _attempt(
+    row: dict[str, Any], stage: str, func: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Any:
     """Run one stage; what stops it goes to ``row["error"]`` and None is returned.
 
     A quantity the data do not determine (:class:`~xrdpdf._core.errors.NotDeterminedError`)
-    is a result: it goes to ``row["note"]``.
+    is a result: it goes to ``row["note"]``.  A file that cannot be written
+    (disk full, permissions changed meanwhile) is an error of that stage.
     """
     from xrdpdf._core.errors import NotDeterminedError, XrdpdfError
 
     try:
-        return func(*args)
+        return func(*args, **kwargs)
     except NotDeterminedError as exc:
         row["note"] = _join(row["note"], f"{stage}: {exc}")
         return None
     except XrdpdfError as exc:
         row["error"] = _join(row["error"], f"{stage}: {exc}")
         return None
+    except OSError as exc:
+        row["error"] = _join(row["error"], f"{stage}: {_os_error(exc)}")
+        return None
+
+
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}cannot write ({exc.strerror or exc})"
 
 
 def _pdf_sample(config: SeriesConfig, sample: SampleSpec, iq: Pattern, row: dict[str, Any]):
@@ -304,13 +324,16 @@ def _corrlen_sample(config: SeriesConfig, iq: Pattern, res, row: dict[str, Any])
     row.update(xi_A=cl.xi_A, xi_esd_A=_num(cl.xi_esd_A), r_noise_A=_num(cl.r_noise_A))
 
 
-def _pdffit_sample(config: SeriesConfig, sample: SampleSpec, gr: Pattern, sdir: Path, row):
+def _pdffit_sample(
+    config: SeriesConfig, sample: SampleSpec, gr: Pattern, sdir: Path, row, written: list[Path]
+):
     """Real-space fit of the sample's G(r) with its ``pdffit_model``; refined model beside it."""
     from xrdpdf import io
     from xrdpdf.stages.pdffit import fit, model_text, read_model
 
     res = fit(gr, read_model(sample.pdffit_model))
-    io.write_text(model_text(res.model), sdir / f"{sample.name}_pdffit.toml", overwrite=True)
+    target = sdir / f"{sample.name}_pdffit.toml"
+    written.append(io.write_text(model_text(res.model), target, overwrite=True))
     want = config.pdffit.get("phase")
     p = next((p for p in res.phases if p["name"] == want), res.phases[0])
     row.update(
@@ -339,7 +362,9 @@ def process_sample(
     Outputs go to ``OUTDIR/<name>/``: ``<name>.xye`` (and ``<name>.nxs``, NXazint1d,
     with ``[integrate] format = "nxazint1d"``), ``<name>_refine.json``,
     ``<name>.gr`` (+ ``.iq/.sq/.fq``) and ``result.json`` (the summary row,
-    with the input hash used to skip unchanged samples on a re-run).
+    with the input hash used to skip unchanged samples on a re-run, and the
+    names of the files written, so that a re-run redoes a sample whose
+    outputs were deleted).
 
     Parameters
     ----------
@@ -351,36 +376,55 @@ def process_sample(
     SampleOutcome
         The summary row (keys :func:`~.summary.summary_columns`), I(Q) and G(r).
     """
-    from xrdpdf import io
-    from xrdpdf._core.errors import XrdpdfError
     from xrdpdf.workflows.reduce import NXAZINT_SUFFIX, PDF_FILES, Reduced, write_reduced
 
     digest = digest or input_hash(config, sample)
     row = _empty_row(config, sample, digest)
     sdir = Path(outdir) / sample.name
-    sdir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
     try:
-        reduced = integrate_sample(config, sample)
-        write_reduced(reduced, sdir, overwrite=True)
-        if reduced.pyfai_result is not None:
-            write_reduced(reduced, sdir, suffix=NXAZINT_SUFFIX, overwrite=True)
-    except XrdpdfError as exc:
-        row["error"] = f"integrate: {exc}"
-        io.write_json(row, sdir / "result.json", overwrite=True)
+        sdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        row["error"] = f"integrate: {_os_error(exc)}"
+        return SampleOutcome(row)
+    reduced = _attempt(row, "integrate", integrate_sample, config, sample)
+    if reduced is not None:
+        files = _attempt(row, "integrate", write_reduced, reduced, sdir, overwrite=True)
+        written += files or []
+    if reduced is not None and reduced.pyfai_result is not None and not row["error"]:
+        kw = {"suffix": NXAZINT_SUFFIX, "overwrite": True}
+        files = _attempt(row, "integrate", write_reduced, reduced, sdir, **kw)
+        written += files or []
+    if reduced is None or row["error"]:
+        _write_result(row, sdir, written)
         return SampleOutcome(row)
     iq = reduced.iq
     if sample.phases:
         # whole-pattern size (Scherrer K in the profile): single-peak Scherrer fits are
         # unreliable at ~3 nm, where 111 and 200 overlap
-        _attempt(row, "refine", _refine_sample, config, sample, iq, reference, sdir, row)
+        args = (config, sample, iq, reference, sdir, row, written)
+        _attempt(row, "refine", _refine_sample, *args)
     pdf = _attempt(row, "pdf", _pdf_sample, config, sample, iq, row)
     if pdf is not None:
         _attempt(row, "corrlen", _corrlen_sample, config, iq, pdf, row)
-        write_reduced(Reduced(sample.name, iq, pdf), sdir, pdf_files=PDF_FILES, overwrite=True)
+        red = Reduced(sample.name, iq, pdf)
+        files = _attempt(row, "pdf", write_reduced, red, sdir, pdf_files=PDF_FILES, overwrite=True)
+        written += files or []
         if sample.pdffit_model is not None:
-            _attempt(row, "pdffit", _pdffit_sample, config, sample, pdf.gr, sdir, row)
-    io.write_json(row, sdir / "result.json", overwrite=True)
+            _attempt(row, "pdffit", _pdffit_sample, config, sample, pdf.gr, sdir, row, written)
+    _write_result(row, sdir, written)
     return SampleOutcome(row, iq, None if pdf is None else pdf.gr)
+
+
+def _write_result(row: dict[str, Any], sdir: Path, written: Sequence[Path]) -> None:
+    """``result.json``: the row and the names of the sample's files (a failure goes to the row)."""
+    from xrdpdf import io
+
+    outputs = sorted({Path(p).name for p in written})
+    try:
+        io.write_json({**row, "outputs": outputs}, sdir / _RESULT, overwrite=True)
+    except OSError as exc:
+        row["error"] = _join(row["error"], f"result: {_os_error(exc)}")
 
 
 def _cached(config: SeriesConfig, outdir: Path, sample: SampleSpec, digest: str):
@@ -390,11 +434,14 @@ def _cached(config: SeriesConfig, outdir: Path, sample: SampleSpec, digest: str)
 
     sdir = outdir / sample.name
     try:
-        row = json.loads((sdir / "result.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        row = json.loads((sdir / _RESULT).read_text(encoding="utf-8"))
+        outputs = row.pop("outputs")
+    except (OSError, ValueError, KeyError, AttributeError):
         return None
     if row.get("input_hash") != digest or set(row) != set(summary_columns(config)):
         return None
+    if not isinstance(outputs, list) or not all((sdir / str(n)).is_file() for n in outputs):
+        return None  # an output was deleted: the sample is done again
     row = {k: (_NAN if v is None else v) for k, v in row.items()}
     files = [sdir / f"{sample.name}{suffix}" for suffix in (".xye", ".gr")]
     try:
@@ -438,7 +485,7 @@ class SeriesResult:
     @property
     def n_ok(self) -> int:
         """Samples that produced at least an integrated pattern."""
-        return sum(1 for r in self.rows if not str(r["error"]).startswith("integrate:"))
+        return len(self.patterns)
 
 
 def run_series(
@@ -449,8 +496,13 @@ def run_series(
     scheduler: str | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
     force: bool = False,
+    overwrite: bool = False,
 ) -> SeriesResult:
     """Process every sample of a series, in parallel with Dask, and write the summary.
+
+    Before any work, ``outdir`` is checked (:func:`check_outdir`) and claimed
+    for this series (``OUTDIR/series.json`` names the series file), and the
+    Dask scheduler is connected to.
 
     Parameters
     ----------
@@ -469,13 +521,22 @@ def run_series(
         Called as ``on_progress(done, total, sample_name)`` after each sample.
     force : bool
         Recompute samples even when their content hash is unchanged.
+    overwrite : bool
+        Take over an ``outdir`` that holds another series' results (its
+        summary, report and same-named samples are replaced).
 
     Returns
     -------
     SeriesResult
+
+    Raises
+    ------
+    InputError
+        ``outdir`` cannot be used (:func:`check_outdir`), or the scheduler
+        cannot be reached.
     """
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    check_outdir(config, outdir, overwrite=overwrite)
     digests = {s.name: input_hash(config, s) for s in config.samples}
     done: dict[str, SampleOutcome] = {}
     skipped: list[str] = []
@@ -488,29 +549,67 @@ def run_series(
         else:
             todo.append(s)
     total = len(config.samples)
-    if on_progress:
-        for name in skipped:
-            on_progress(len(skipped), total, name)
     # the amorphous references are processed before the samples that use them
     refs = {r.name for s in config.samples if (r := reference_sample(config, s)) is not None}
     batches = [[t for t in todo if t.name in refs], [t for t in todo if t.name not in refs]]
     batches = [b for b in batches if b]
-    if scheduler is None and workers == 0:
-
-        def in_process() -> Iterator[tuple[str, SampleOutcome]]:
-            for batch in batches:
-                for t in batch:
-                    ref = _reference_of(config, t, done)
-                    yield t.name, process_sample(config, t, outdir, digests[t.name], ref)
-
-        outcomes: Iterator = in_process()
-    else:
-        outcomes = _run_dask(config, batches, done, outdir, digests, workers, scheduler)
-    for name, outcome in outcomes:
-        done[name] = outcome
+    with contextlib.ExitStack() as stack:
+        client = None
+        if batches and not (scheduler is None and workers == 0):
+            n = max(len(b) for b in batches)
+            client = stack.enter_context(_dask_client(scheduler, workers, n))
+        claim_outdir(config, outdir)
         if on_progress:
-            on_progress(len(done), total, name)
+            for name in skipped:
+                on_progress(len(skipped), total, name)
+        if client is None:
+
+            def in_process() -> Iterator[tuple[str, SampleOutcome]]:
+                for batch in batches:
+                    for t in batch:
+                        ref = _reference_of(config, t, done)
+                        yield t.name, process_sample(config, t, outdir, digests[t.name], ref)
+
+            outcomes: Iterator = in_process()
+        else:
+            outcomes = _run_dask(client, config, batches, done, outdir, digests)
+        for name, outcome in outcomes:
+            done[name] = outcome
+            if on_progress:
+                on_progress(len(done), total, name)
     return _finish(config, outdir, [done[s.name] for s in config.samples], skipped)
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: str | None, workers: int | None, n_tasks: int) -> Iterator[Any]:
+    """A ``distributed`` client: of ``scheduler``, or of a new LocalCluster (closed after)."""
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    try:
+        if scheduler:
+            client = Client(scheduler, timeout="20s")
+        else:
+            n = max(1, min(workers or os.cpu_count() or 1, n_tasks))
+            cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,
+            )
+            client = Client(cluster)
+    except (OSError, ValueError, TypeError) as exc:  # bad address, nothing listening, timeout
+        if cluster is not None:
+            cluster.close()
+        what = f"Dask scheduler {scheduler!r}" if scheduler else "a local Dask cluster"
+        raise InputError(f"cannot connect to {what} ({' '.join(str(exc).split())})") from None
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _reference_of(config: SeriesConfig, sample: SampleSpec, done: dict) -> Pattern | None:
@@ -534,53 +633,35 @@ def _finish(config: SeriesConfig, outdir: Path, outcomes: Sequence[SampleOutcome
     )
 
 
-def _run_dask(config, batches, done, outdir, digests, workers, scheduler):
+def _run_dask(client, config, batches, done, outdir, digests):
     """Yield ``(name, outcome)`` as samples finish; each batch waits for the one before.
 
     ``done`` (filled by the caller from what is yielded) gives the later batches
-    the references' patterns.
+    the references' patterns.  A sample whose task fails (a worker died, a bug)
+    gets an error row and no pattern: it counts as failed.
     """
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
-    cluster = None
-    if scheduler:
-        client = Client(scheduler, timeout="20s")
-    else:
-        n = workers or os.cpu_count() or 1
-        n = max(1, min(n, max(len(b) for b in batches)))
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=40,
-        )
-        client = Client(cluster)
-    try:
-        for batch in batches:
-            futures = {
-                client.submit(
-                    process_sample,
-                    config,
-                    t,
-                    str(outdir),
-                    digests[t.name],
-                    _reference_of(config, t, done),
-                    pure=False,
-                    key=f"xrdpdf-{t.name}-{digests[t.name][:12]}",
-                ): t
-                for t in batch
-            }
-            for fut in as_completed(futures):
-                spec = futures[fut]
-                try:
-                    outcome = fut.result()
-                except Exception as exc:  # a worker died or a bug: report, keep going
-                    row = _empty_row(config, spec, digests[spec.name])
-                    row["error"] = f"{type(exc).__name__}: {exc}"
-                    outcome = SampleOutcome(row)
-                yield spec.name, outcome
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    for batch in batches:
+        futures = {
+            client.submit(
+                process_sample,
+                config,
+                t,
+                str(outdir),
+                digests[t.name],
+                _reference_of(config, t, done),
+                pure=False,
+                key=f"xrdpdf-{t.name}-{digests[t.name][:12]}",
+            ): t
+            for t in batch
+        }
+        for fut in as_completed(futures):
+            spec = futures[fut]
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # a worker died or a bug: report, keep going
+                row = _empty_row(config, spec, digests[spec.name])
+                row["error"] = f"worker: {type(exc).__name__}: {' '.join(str(exc).split())}"
+                outcome = SampleOutcome(row)
+            yield spec.name, outcome
