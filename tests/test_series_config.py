@@ -313,7 +313,7 @@ def test_schema_errors_are_one_line_at_load(folder, old, new, match):
 
 def test_schema_field_names_are_the_toml_keys():
     """The allowed keys of each table are exactly its dataclass's fields (from = from_)."""
-    from xrdpdf.series import _schema
+    from xrdpdf.workflows.series import _schema
 
     assert _schema.table_keys(_schema.Derived) == (
         "name", "kind", "column", "label", "from", "to", "esd_name",

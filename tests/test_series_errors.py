@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from xrdpdf import units
+from xrdpdf._core import units
+from xrdpdf._core.errors import InputError
 from xrdpdf.cli import _main
-from xrdpdf.errors import InputError
-from xrdpdf.series import OWNER_FILE, load_series, run_series
+from xrdpdf.workflows.series import OWNER_FILE, load_series, run_series
 
 SHAPE = (96, 96)
 SERIES = """
@@ -38,9 +38,9 @@ def folder(tmp_path_factory):
     from pyFAI.detectors import Detector
     from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
-    from xrdpdf.integrate import load_poni
-    from xrdpdf.pattern import Pattern
-    from xrdpdf.simulate import simulate_image
+    from xrdpdf._core.pattern import Pattern
+    from xrdpdf.simulate.images import simulate_image
+    from xrdpdf.stages.integrate import load_poni
 
     d = tmp_path_factory.mktemp("series")
     AzimuthalIntegrator(
@@ -131,7 +131,7 @@ def test_dask_run_whose_only_sample_failed_exits_2(folder, tmp_path, capsys, mon
     """A task that raises on the worker: the sample is failed, not counted as done."""
     from distributed import LocalCluster
 
-    import xrdpdf.series.run as run
+    import xrdpdf.workflows.series.run as run
 
     def broken(*args, **kwargs):
         raise RuntimeError("worker lost its disk")

@@ -137,7 +137,7 @@ def _empty_row(config: SeriesConfig, sample: SampleSpec, digest: str) -> dict[st
 
 
 def _reducer(config: SeriesConfig, sample: SampleSpec):
-    """The worker's :class:`~xrdpdf.workflows.reduce.Reducer` for this geometry, dark and settings."""
+    """The worker's :class:`~xrdpdf.workflows.reduce.Reducer`: this geometry, dark and settings."""
     from xrdpdf.workflows.reduce import Reducer
 
     key = json.dumps(
@@ -325,7 +325,12 @@ def _corrlen_sample(config: SeriesConfig, iq: Pattern, res, row: dict[str, Any])
 
 
 def _pdffit_sample(
-    config: SeriesConfig, sample: SampleSpec, gr: Pattern, sdir: Path, row, written: list[Path]
+    config: SeriesConfig,
+    sample: SampleSpec,
+    gr: Pattern,
+    sdir: Path,
+    row: dict[str, Any],
+    written: list[Path] | None = None,
 ):
     """Real-space fit of the sample's G(r) with its ``pdffit_model``; refined model beside it."""
     from xrdpdf import io
@@ -333,7 +338,9 @@ def _pdffit_sample(
 
     res = fit(gr, read_model(sample.pdffit_model))
     target = sdir / f"{sample.name}_pdffit.toml"
-    written.append(io.write_text(model_text(res.model), target, overwrite=True))
+    path = io.write_text(model_text(res.model), target, overwrite=True)
+    if written is not None:
+        written.append(path)
     want = config.pdffit.get("phase")
     p = next((p for p in res.phases if p["name"] == want), res.phases[0])
     row.update(
