@@ -146,8 +146,21 @@ def quiet_reader_logs() -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
+def _printable_file_names() -> None:
+    """Let stdout and stderr print any file name the OS allows.
+
+    A name that is not valid UTF-8 reaches Python as lone surrogates
+    (:func:`os.fsdecode`); printed, they become ``\\udcXX`` escapes instead of
+    an encoding error (stdout is strict when it is a pipe).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def _main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code (for tests)."""
+    _printable_file_names()
     try:
         with warnings.catch_warnings(), quiet_reader_logs():
             warnings.simplefilter("always", XrdpdfWarning)

@@ -35,9 +35,14 @@ __all__ = [
 
 
 def write_text(text: str, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    """Write ``text`` (UTF-8) to ``path`` atomically.
+
+    A file name that is not valid UTF-8 (its bytes decoded by :func:`os.fsdecode`
+    to lone surrogates) is written as ``\\udcXX`` escapes, so that a header or
+    table naming such a file stays valid UTF-8.
+    """
     with atomic_path(path, overwrite) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
     return Path(path)
 
 

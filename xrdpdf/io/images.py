@@ -213,7 +213,23 @@ class _Reader:
         self._handle = tf
         if not tf.series:
             raise InputError(f"{self.path}: TIFF file holds no image")
-        series = tf.series[0]
+        # every page is a frame: pages appended one write at a time (tifffile's
+        # append=True, detector software) form one series each, all of one shape
+        layout = [self._tiff_series_frames(series) for series in tf.series]
+        shapes = {shape for shape, _ in layout}
+        if len(shapes) > 1:
+            raise InputError(
+                f"{self.path}: TIFF holds {len(layout)} images of different shapes "
+                f"({', '.join(sorted(str(s) for s in shapes))}); frames of one file must "
+                "share one shape"
+            )
+        self.shape = layout[0][0]
+        self._tiff_counts = [n for _, n in layout]
+        self._tiff_frames = [(k, j) for k, (_, n) in enumerate(layout) for j in range(n)]
+        self.nframes = len(self._tiff_frames)
+
+    def _tiff_series_frames(self, series) -> tuple[tuple[int, int], int]:
+        """(frame shape, number of frames) of one TIFF series; RGB and 4-D refused."""
         if "S" in series.axes:  # samples per pixel: RGB(A), contiguous or planar
             raise InputError(
                 f"{self.path}: colour (RGB) TIFF with axes {series.axes!r}; "
@@ -222,11 +238,10 @@ class _Reader:
         shape = tuple(series.shape)
         shape = tuple(s for s in shape if s != 1) or shape  # drop singleton axes
         if len(shape) == 2:
-            self.nframes, self.shape = 1, (int(shape[0]), int(shape[1]))
-        elif len(shape) == 3:
-            self.nframes, self.shape = int(shape[0]), (int(shape[1]), int(shape[2]))
-        else:
-            raise InputError(f"{self.path}: TIFF image has shape {shape}, expected 2-D or 3-D")
+            return (int(shape[0]), int(shape[1])), 1
+        if len(shape) == 3:
+            return (int(shape[1]), int(shape[2])), int(shape[0])
+        raise InputError(f"{self.path}: TIFF image has shape {shape}, expected 2-D or 3-D")
 
     def _open_hdf5(self) -> None:
         import h5py
@@ -295,13 +310,14 @@ class _Reader:
 
     def _read(self, index: int) -> np.ndarray:
         if self.kind == "tiff":
-            tf = self._handle
-            series = tf.series[0]
-            if self.nframes == 1:
+            k, j = self._tiff_frames[index]
+            series = self._handle.series[k]
+            n = self._tiff_counts[k]
+            if n == 1:
                 return series.asarray().reshape(self.shape)
-            if len(series.pages) == self.nframes:
-                return series.pages[index].asarray().reshape(self.shape)
-            return series.asarray()[index].reshape(self.shape)  # e.g. one-page 3-D
+            if len(series.pages) == n:
+                return series.pages[j].asarray().reshape(self.shape)
+            return series.asarray()[j].reshape(self.shape)  # e.g. one-page 3-D
         if self.kind in ("hdf5", "npy"):
             return np.asarray(self._arr[index] if self._arr.ndim == 3 else self._arr)
         img = self._handle

@@ -11,10 +11,12 @@ every image.
 Bookkeeping lives in the output folder:
 
 ``watch_state.json``
-    One entry per image file, keyed by its absolute path, size and
-    modification time (ns), with its status and result rows.  A file whose key
-    is there is never reduced again, also after a restart.  Rewritten
-    atomically after every file.
+    One entry per image file, keyed by its real path, size and modification
+    time (ns), with its status, frame count and result rows.  A file whose key
+    is there is never reduced again, also after a restart; a stack that has
+    gained frames since (a growing multi-page TIFF or HDF5 stack) is reduced
+    again and its earlier outputs are replaced.  Names that are not valid
+    UTF-8 are stored losslessly.  Rewritten atomically after every file.
 ``summary.csv``
     One row per output pattern (per image, or per frame of a stack): ``name``
     (the image's stem, ``STEM_fNNNN`` for a frame), ``source``, ``frame``,
@@ -338,10 +340,13 @@ class ImageReducer:
 class WatchState:
     """The watcher's memory in ``OUTDIR/watch_state.json``: what was reduced, and how.
 
-    Entries are keyed by absolute path, size and modification time (ns).  An
-    entry is ``"pending"`` while its file is reduced; the outputs of a pending
-    entry (a run that was killed, or stopped in the middle of a file) may be
-    replaced by a later attempt ("reclaimable").
+    Entries are keyed by real path (symbolic links resolved), size and
+    modification time (ns).  An entry is ``"pending"`` while its file is
+    reduced; the outputs of a pending entry (a run that was killed, or stopped
+    in the middle of a file) may be replaced by a later attempt
+    ("reclaimable").  File names are stored losslessly: a name that is not
+    valid UTF-8 is kept as JSON ``\\udcXX`` escapes of its bytes
+    (:func:`os.fsdecode`'s surrogates), so it reads back to the same name.
 
     Parameters
     ----------
@@ -361,6 +366,7 @@ class WatchState:
         self.files: dict[str, dict[str, Any]] = {}
         self.reclaimable: set[str] = set()
         self.owners: dict[str, str] = {}
+        self.latest: dict[str, str] = {}  # real path -> key of its last finished version
         self._pending: dict[str, dict[str, Any]] = {}
         if self.path.exists():
             try:
@@ -384,6 +390,7 @@ class WatchState:
                 else:
                     self.files[key] = entry
                     self._own(entry)
+                    self.latest[key.rsplit("|", 2)[0]] = key
 
     def _own(self, entry: dict[str, Any]) -> None:
         for row in entry.get("rows", []):
@@ -394,8 +401,32 @@ class WatchState:
 
     @staticmethod
     def key(path: str | os.PathLike, size: int, mtime_ns: int) -> str:
-        """The state key of a file version: ``abspath|size|mtime_ns``."""
-        return f"{os.path.abspath(path)}|{int(size)}|{int(mtime_ns)}"
+        """The state key of a file version: ``realpath|size|mtime_ns``."""
+        return f"{os.path.realpath(path)}|{int(size)}|{int(mtime_ns)}"
+
+    def previous(self, key: str) -> tuple[str, dict[str, Any]] | None:
+        """The last finished version of the file of ``key`` (another size or time), if any."""
+        old = self.latest.get(key.rsplit("|", 2)[0])
+        return None if old is None or old == key else (old, self.files[old])
+
+    def supersede(self, old_key: str, keep: Sequence[str]) -> list[str]:
+        """Forget an earlier version of a file; remove its outputs not in ``keep``.
+
+        Returns the outputs removed (those of frames the new version names
+        otherwise, e.g. ``STEM.xye`` of a one-page file that became a stack).
+        """
+        entry = self.files.pop(old_key)
+        gone = [
+            o
+            for o in outputs_of(entry)
+            if o not in set(keep) and self.owners.get(o) == entry["path"]
+        ]
+        for o in outputs_of(entry):
+            self.owners.pop(o, None)
+        for o in gone:
+            with contextlib.suppress(OSError):
+                os.unlink(o)
+        return gone
 
     def __contains__(self, key: object) -> bool:
         return key in self.files
@@ -417,7 +448,9 @@ class WatchState:
         }
         self._save()
 
-    def finish(self, key: str, path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    def finish(
+        self, key: str, path: Path, rows: Sequence[dict[str, Any]], nframes: int | None = None
+    ) -> None:
         """Record the result rows of ``path`` (saved) and rewrite ``summary.csv``."""
         self._pending.pop(key, None)
         ok = all(not r.get("error") for r in rows)
@@ -426,8 +459,11 @@ class WatchState:
             "status": "done" if ok else "failed",
             "rows": [dict(r) for r in rows],
         }
+        if nframes is not None:
+            entry["nframes"] = int(nframes)
         self.files[key] = entry
         self._own(entry)
+        self.latest[key.rsplit("|", 2)[0]] = key
         self._save()
         self.write_summary()
 
@@ -441,14 +477,12 @@ class WatchState:
             "files": {**self.files, **self._pending},
             "reclaimable": sorted(self.reclaimable),
         }
-        # one entry per line, compact (json's C encoder): fast also with 10⁴ files
-        lines = ",\n".join(
-            f"{json.dumps(k, ensure_ascii=False)}: {json.dumps(v, ensure_ascii=False)}"
-            for k, v in state["files"].items()
-        )
+        # one entry per line, compact (json's C encoder): fast also with 10⁴ files;
+        # ASCII escapes keep a name's undecodable bytes (surrogates) losslessly
+        lines = ",\n".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in state["files"].items())
         text = (
             f'{{"schema_version": {_STATE_SCHEMA},\n'
-            f'"reclaimable": {json.dumps(state["reclaimable"], ensure_ascii=False)},\n'
+            f'"reclaimable": {json.dumps(state["reclaimable"])},\n'
             f'"files": {{\n{lines}\n}}}}\n'
         )
         io.write_text(text, self.path, overwrite=True)
@@ -805,11 +839,20 @@ class Watcher:
         assert self.state is not None
         names = self.reducer.output_names(path, nframes)
         planned = [p for n in names for p in self.reducer.outputs_for(n)]
+        # a stack that gained frames since its last reduction (a multi-page TIFF or an
+        # HDF5 stack still being acquired): its own earlier outputs are redone
+        old = self.state.previous(key)
+        grown = old is not None and nframes > frames_of(old[1])
+        own = set(outputs_of(old[1])) if grown and old is not None else set()
+
+        def refuse(target: Path) -> str | None:
+            return None if str(target) in own else self._refuse(target)
+
         self.state.begin(key, path, planned)
         written: list[Path] = []
         try:
             rows = self.reducer.reduce(
-                path, refuse=self._refuse, stopped=lambda: self._stop, written=written
+                path, refuse=refuse, stopped=lambda: self._stop, written=written
             )
         except Exception as exc:  # a bug must not stop the beamline: record it, go on
             reason = f"internal error ({type(exc).__name__}: {_one_line(exc)}); please report"
@@ -819,14 +862,23 @@ class Watcher:
             _remove(written)
             self._log(f"{path.name}: interrupted; it will be reduced on the next start")
             return False
-        self._record(result, key, path, rows)
+        if grown and old is not None:
+            keep = [r[c] for r in rows for c in ("output", "gr") if r.get(c)]
+            self.state.supersede(old[0], keep)
+            self._log(f"{path.name}: grew from {frames_of(old[1])} to {nframes} frames; redone")
+        self._record(result, key, path, rows, nframes)
         return True
 
     def _record(
-        self, result: WatchResult, key: str, path: Path, rows: list[dict[str, Any]]
+        self,
+        result: WatchResult,
+        key: str,
+        path: Path,
+        rows: list[dict[str, Any]],
+        nframes: int | None = None,
     ) -> None:
         assert self.state is not None
-        self.state.finish(key, path, rows)
+        self.state.finish(key, path, rows, nframes)
         outputs = [r[c] for r in rows for c in ("output", "gr") if r.get(c)]
         errors = [r["error"] for r in rows if r.get("error")]
         if errors:
@@ -840,6 +892,18 @@ class Watcher:
             self._log(f"{path.name} → {', '.join(outputs)}")
         if self._on_result is not None:
             self._on_result(path, rows)
+
+
+def outputs_of(entry: dict[str, Any]) -> list[str]:
+    """The output files a state entry's rows name."""
+    return [r[c] for r in entry.get("rows", []) for c in ("output", "gr") if r.get(c)]
+
+
+def frames_of(entry: dict[str, Any]) -> int:
+    """Frames of the file version an entry records (its rows when it predates ``nframes``)."""
+    if "nframes" in entry:
+        return int(entry["nframes"])
+    return sum(1 for r in entry.get("rows", []) if r.get("frame") != "") or 1
 
 
 def _signature(path: Path) -> tuple[int, int] | None:
