@@ -127,6 +127,17 @@ def test_hexagonal_anisotropic_gr_equals_a_pair_by_pair_sum():
     np.testing.assert_allclose(ours.y, expected, rtol=0, atol=1e-10 * np.abs(expected).max())
 
 
+def test_structure_file_is_read_again_when_it_changes(tmp_path):
+    from xrdpdf.stages.pdffit._model import load_crystal
+
+    cif = tmp_path / "pair.cif"
+    cif.write_text(PAIR_CIF)
+    first = load_crystal("pair.cif", str(tmp_path))
+    assert load_crystal(str(cif)) is first  # one read per file content
+    cif.write_text(PAIR_CIF.replace("_cell_length_a 30.0", "_cell_length_a 30.25"))
+    assert load_crystal("pair.cif", str(tmp_path)).cell[0] == 30.25
+
+
 def test_sphere_envelope_closed_form():
     text = '[data]\nrmin = 1.0\nrmax = 40.0\n[[phase]]\nstructure = "Ni"\n'
     bulk = calculate(parse_model(text)).y

@@ -49,7 +49,6 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-import scipy.fft
 
 from xrdpdf._core.errors import InputError
 
@@ -159,6 +158,33 @@ def _pair_windows(
         expo[1, g] = -(2.0 * x * dr + dr * dr) * inv
         expo[2, g] = -2.0 * dr * dr * inv
     return start, count, height, expo
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_geometry(xyz, pi, pj, pn, lat, cov):  # pragma: no cover - compiled
+    """Distance r (Å) and σ'² = v̂ᵀ(C_i + C_j)v̂ (Å²) of each pair (i, j, n), as in
+    :func:`_pair_windows`."""
+    dist = np.empty(pi.size)
+    msd = np.empty(pi.size)
+    for g in range(pi.size):
+        a, b = pi[g], pj[g]
+        f0 = xyz[a, 0] - xyz[b, 0] - pn[g, 0]
+        f1 = xyz[a, 1] - xyz[b, 1] - pn[g, 1]
+        f2 = xyz[a, 2] - xyz[b, 2] - pn[g, 2]
+        vx = f0 * lat[0, 0] + f1 * lat[1, 0] + f2 * lat[2, 0]
+        vy = f0 * lat[0, 1] + f1 * lat[1, 1] + f2 * lat[2, 1]
+        vz = f0 * lat[0, 2] + f1 * lat[1, 2] + f2 * lat[2, 2]
+        d2 = vx * vx + vy * vy + vz * vz
+        dist[g] = np.sqrt(d2)
+        msd[g] = (
+            vx * vx * (cov[a, 0, 0] + cov[b, 0, 0])
+            + vy * vy * (cov[a, 1, 1] + cov[b, 1, 1])
+            + vz * vz * (cov[a, 2, 2] + cov[b, 2, 2])
+            + 2.0 * vx * vy * (cov[a, 0, 1] + cov[b, 0, 1])
+            + 2.0 * vx * vz * (cov[a, 0, 2] + cov[b, 0, 2])
+            + 2.0 * vy * vz * (cov[a, 1, 2] + cov[b, 1, 2])
+        ) / d2
+    return dist, msd
 
 
 @numba.njit(cache=True, nogil=True)
@@ -274,28 +300,6 @@ def pair_list(
     )
 
 
-def _pair_r(xyz, cell, i, j, n) -> np.ndarray:
-    d = (xyz[i] - xyz[j] - n) @ lattice_matrix(cell)
-    return np.sqrt(np.einsum("kc,kc->k", d, d))
-
-
-def _pair_msd(xyz, cell, u_cif, i, j, n) -> np.ndarray:
-    """σ'² of each pair: both atoms' mean-square displacement along the pair vector.
-
-    For Uij (CIF convention) the projection on the unit pair vector ``l`` is
-    ``(G l)ᵀ A U A (G l)`` with G the metric tensor and A = diag(a*, b*, c*)
-    (PDFfit2 ``Phase::msdAtoms``); for isotropic atoms it is U_iso.
-    """
-    m = lattice_matrix(cell)
-    g = m @ m.T
-    ar = np.sqrt(np.diag(np.linalg.inv(g)))
-    d = xyz[i] - xyz[j] - n
-    length = np.sqrt(np.einsum("kc,cd,kd->k", d, g, d))
-    rhs = (d @ g) / length[:, None] * ar[None, :]
-    u = u_cif[i] + u_cif[j]
-    return np.einsum("kc,kcd,kd->k", rhs, u, rhs)
-
-
 class PhaseCalculator:
     """G(r) of one crystal with a cached, symmetry-grouped neighbour list.
 
@@ -337,8 +341,10 @@ class PhaseCalculator:
         keys = [np.minimum(si, sj), np.maximum(si, sj), np.round(r * 1e6)]
         for _ in range(2):
             gcell, gxyz = self._generic(rng)
-            keys.append(np.round(_pair_r(gxyz, gcell, i, j, n) * 1e6))
-            keys.append(np.round(_pair_msd(gxyz, gcell, u_cif, i, j, n) * 1e9))
+            gm, gcov = lattice_matrix(gcell), cartesian_u(u_cif, gcell)
+            dist, msd = _pair_geometry(np.ascontiguousarray(gxyz, float), i, j, n, gm, gcov)
+            keys.append(np.round(dist * 1e6))
+            keys.append(np.round(msd * 1e9))
         order = np.lexsort([np.asarray(k, np.int64) for k in keys[::-1]])
         table = np.stack([np.asarray(k, np.int64)[order] for k in keys], 1)
         start = np.concatenate([[True], np.any(table[1:] != table[:-1], axis=1)])
@@ -436,6 +442,8 @@ def terminate(r_A: np.ndarray, g: np.ndarray, qmax_invA: float) -> np.ndarray:
     dr = r_A[1] - r_A[0]
     if abs(r_A[0]) > 1e-9 * dr:
         raise InputError("termination needs a grid that starts at r = 0")
+    import scipy.fft  # only a terminated G(r) needs it
+
     inner = np.concatenate([g[1:], np.zeros(g.size + 1)])
     spec = scipy.fft.dst(inner, type=1)
     q = np.pi * np.arange(1, inner.size + 1) / ((inner.size + 1) * dr)

@@ -210,13 +210,17 @@ def _crystal_from_structure(stru, spacegroup, name: str) -> Crystal:
     labels = [a.label or f"{a.element}{k + 1}" for k, a in enumerate(stru)]
     u_cif = [np.asarray(a.U, float) if a.anisotropy else u_iso_to_cif(a.Uisoequiv, cell)
              for a in stru]  # fmt: skip
+    arrays = [np.array(stru.xyz, float).reshape(n, 3),
+              np.array([a.occupancy for a in stru], float), np.array(u_cif)]  # fmt: skip
+    for a in arrays:
+        a.flags.writeable = False  # one Crystal is shared by every model that loads the file
     return Crystal(
         name=name,
         cell=cell,  # type: ignore[arg-type]
         elements=tuple(_element(a.element, name) for a in stru),
-        xyz=np.array(stru.xyz, float).reshape(n, 3),
-        occupancy=np.array([a.occupancy for a in stru], float),
-        u_cif=np.array(u_cif),
+        xyz=arrays[0],
+        occupancy=arrays[1],
+        u_cif=arrays[2],
         labels=tuple(labels),
         spacegroup=spacegroup,
     )
@@ -232,13 +236,27 @@ def _element(symbol: str, name: str) -> str:
 
 
 def load_crystal(spec: str, base_dir: str = ".") -> Crystal:
-    """Full-cell crystal from a built-in phase name, a CIF or a PDFfit ``.stru`` file."""
+    """Full-cell crystal from a built-in phase name, a CIF or a PDFfit ``.stru`` file.
+
+    A file is read once per content: the crystal is kept for its resolved path,
+    modification time and size (a series fits one model file to every sample).
+    """
+    path = Path(spec) if Path(spec).is_absolute() else Path(base_dir) / spec
+    if path.is_file():
+        st = path.stat()
+        full = str(path.resolve())
+        return _load_crystal(full, full, (st.st_mtime_ns, st.st_size))
+    return _load_crystal(spec, str(path), ())
+
+
+@lru_cache(maxsize=32)
+def _load_crystal(spec: str, path_str: str, key: tuple) -> Crystal:
     from diffpy.structure import loadStructure
     from diffpy.structure.spacegroups import GetSpaceGroup
 
     from xrdpdf.physics.cif import SPECIAL_POSITION_TOL, builtin_phases, get_phase
 
-    path = Path(spec) if Path(spec).is_absolute() else Path(base_dir) / spec
+    path = Path(path_str)
     lower = {k.lower() for k in builtin_phases()} | {"rocksalt", "rs", "tio2"}
     if spec.strip().lower() in lower and not path.exists():
         phase = get_phase(spec)

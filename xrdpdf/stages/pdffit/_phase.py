@@ -29,14 +29,16 @@ class PhaseState:
         import xraydb
 
         self.model = ph
-        cr = load_crystal(ph.structure, ph.base_dir)
+        cr = base = load_crystal(ph.structure, ph.base_dir)
         where = f"{model.source} phase {ph.name!r}"
         if ph.lattice is not None:
             calc.lattice_matrix(ph.lattice)  # validates the angles
             cr = dataclasses.replace(cr, cell=tuple(ph.lattice))
         self.system = str(cr.spacegroup.crystal_system)
         self.cell_names = free_cell_names(self.system, cr.cell)
-        self.pos = positions(cr)
+        # the space-group constraints depend on the coordinates only: computed once
+        # per loaded file, whatever lattice the model sets
+        self.pos = positions(base)
         self.pos_values = self.pos.values.copy()
         for k, v in ph.xyz.items():
             if k not in self.pos.names:
@@ -45,7 +47,7 @@ class PhaseState:
                     f"{', '.join(self.pos.names) or 'none'}"
                 )
             self.pos_values[self.pos.names.index(k)] = v
-        self.site_labels, self.site_of_atom = sites(cr)
+        self.site_labels, self.site_of_atom = sites(base)
         occ = np.array([cr.occupancy[self.site_of_atom == s][0]
                         for s in range(len(self.site_labels))])  # fmt: skip
         for k, v in ph.occupancy.items():

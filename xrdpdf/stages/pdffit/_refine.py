@@ -6,15 +6,17 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lmfit
 import numpy as np
 
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
 from xrdpdf.stages.pdffit._model import PdfModel, cell_from_free
 from xrdpdf.stages.pdffit._phase import PhaseState, total_gr
+
+if TYPE_CHECKING:
+    import lmfit
 
 
 def phase_fractions(
@@ -97,6 +99,8 @@ _CELL = ("a", "b", "c", "alpha", "beta", "gamma")
 
 
 def _parameters(states: list[PhaseState], model: PdfModel) -> lmfit.Parameters:
+    import lmfit  # imported when a fit runs: pdfcalc does without it
+
     pars = lmfit.Parameters()
     for key in ("qdamp", "qbroad"):
         pars.add(key, value=getattr(model, f"{key}_invA"), vary=key in model.vary, min=0.0)
@@ -205,6 +209,8 @@ def fit(data: Pattern, model: PdfModel, *, max_nfev: int = 2000) -> PdfFitResult
 
     def residual(p: lmfit.Parameters) -> np.ndarray:
         return (gf - total_gr(states, _apply(states, p.valuesdict()), model, rf)) / sigma
+
+    import lmfit
 
     res = lmfit.minimize(residual, pars, method="leastsq", max_nfev=max_nfev, scale_covar=True)
     values = _apply(states, res.params.valuesdict())
