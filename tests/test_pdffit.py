@@ -314,7 +314,7 @@ def test_two_phase_refines_scales_qdamp_and_fractions():
     start = parse_model(text.format(qd=0.03, s1=0.5, s2=0.5, vary='vary = ["qdamp"]',
                                     pv='vary = ["scale"]'))  # fmt: skip
     res = fit(data, start)
-    out = res.as_dict()
+    out = res.to_dict()
     # noise-free data: the truth up to the optimiser's tolerance
     assert abs(out["qdamp"] - 0.04) < 1e-6 and "qdamp_esd" in out
     s1, s2 = (p["scale"] for p in res.phases)

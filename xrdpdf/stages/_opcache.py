@@ -28,12 +28,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from xrdpdf._core._files import atomic_path
 
 __all__ = [
     "DEFAULT_MAX_MB",
@@ -103,18 +104,12 @@ def save(
         head["meta"] = dict(meta)
     header = json.dumps(head).encode()
     start = _aligned(len(_MAGIC) + 8 + len(header))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(_MAGIC + np.uint64(len(header)).tobytes() + header)
-            for name, a in arrays.items():
-                fh.seek(start + fields[name][2])
-                fh.write(np.ascontiguousarray(a).tobytes())
-            fh.truncate(start + offset)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, overwrite=True) as tmp, open(tmp, "wb") as fh:
+        fh.write(_MAGIC + np.uint64(len(header)).tobytes() + header)
+        for name, a in arrays.items():
+            fh.seek(start + fields[name][2])
+            fh.write(np.ascontiguousarray(a).tobytes())
+        fh.truncate(start + offset)
 
 
 def load(path: Path) -> dict[str, np.ndarray] | None:

@@ -73,6 +73,7 @@ import numpy as np
 from xrdpdf._core import units
 from xrdpdf._core.errors import ConvergenceError, InputError, NotDeterminedError
 from xrdpdf._core.pattern import Pattern
+from xrdpdf._core.results import Result
 
 __all__ = [
     "CorrLenResult",
@@ -96,7 +97,7 @@ def sphere_envelope(r_A, diameter_A: float) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class CorrLenResult:
+class CorrLenResult(Result):
     """Result of :func:`correlation_length`.
 
     Attributes
@@ -138,7 +139,7 @@ class CorrLenResult:
     envelope: np.ndarray = field(repr=False)
     envelope_model: np.ndarray = field(repr=False)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Plain-JSON values (no arrays)."""
         return {
             "xi_A": self.xi_A,
@@ -155,7 +156,7 @@ class CorrLenResult:
         }
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in self.as_dict().items())
+        rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in self.to_dict().items())
         return f"<table><tr><th colspan=2>CorrLenResult</th></tr>{rows}</table>"
 
 

@@ -58,6 +58,7 @@ import numpy as np
 from xrdpdf._core import units
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
+from xrdpdf._core.results import Result
 from xrdpdf.io._poni import check_geometry, check_poni_text
 from xrdpdf.io.images import BadInput, Frame, check_shape, combine_masks, invalid_pixels
 from xrdpdf.stages import _geomsnap
@@ -292,7 +293,7 @@ class IntegrationSettings:
 
 
 @dataclass(frozen=True, eq=False)
-class FrameResult:
+class FrameResult(Result):
     """One item of a batch: a frame's pattern, or why it failed.
 
     Attributes

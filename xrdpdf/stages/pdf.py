@@ -85,6 +85,7 @@ import numpy as np
 from xrdpdf._core import units
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
+from xrdpdf._core.results import Result
 
 __all__ = [
     "PdfConfig",
@@ -287,7 +288,7 @@ def _is_auto(v: Any) -> bool:
 
 # ---------------------------------------------------------------------- result
 @dataclass(frozen=True, eq=False)
-class PdfResult:
+class PdfResult(Result):
     """Outputs of :func:`transform` and the settings actually used.
 
     Attributes
@@ -331,6 +332,10 @@ class PdfResult:
     scale: float
     config: PdfConfig
     header: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved settings and figures of merit (as :meth:`summary`)."""
+        return dict(self.summary())
 
     def summary(self) -> dict[str, Any]:
         """Plain-JSON summary of the resolved settings."""

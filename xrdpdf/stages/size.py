@@ -54,6 +54,7 @@ import numpy as np
 from xrdpdf._core import units
 from xrdpdf._core.errors import ConvergenceError, InputError
 from xrdpdf._core.pattern import Pattern
+from xrdpdf._core.results import Result
 from xrdpdf.physics.profiles import tch_fwhm_eta, tch_split
 from xrdpdf.physics.resolution import Resolution, scherrer_size_definition
 
@@ -81,7 +82,7 @@ class PeakSize:
 
 
 @dataclass(frozen=True)
-class SizeResult:
+class SizeResult(Result):
     """Per-peak Scherrer sizes, their weighted mean, and Williamson–Hall.
 
     Attributes

@@ -63,6 +63,7 @@ from typing import Any
 
 from xrdpdf import io
 from xrdpdf._core.errors import InputError
+from xrdpdf._core.results import Result
 from xrdpdf.io import images
 from xrdpdf.stages import integrate
 from xrdpdf.workflows import reduce
@@ -501,7 +502,7 @@ class WatchState:
 
 # ------------------------------------------------------------------- result
 @dataclass
-class WatchResult:
+class WatchResult(Result):
     """What one :meth:`Watcher.run` did.
 
     Attributes
@@ -530,7 +531,7 @@ class WatchResult:
     mode: str = "polling"
     stopped: bool = False
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready summary."""
         return {
             "n_processed": len(self.processed),
@@ -975,7 +976,7 @@ def watch(
     >>> from xrdpdf.workflows.watch import watch
     >>> poni = "calib/11idc_default.poni"
     >>> res = watch("incoming/", poni, "reduced/", once=True)  # doctest: +SKIP
-    >>> res.as_dict()["n_processed"]  # doctest: +SKIP
+    >>> res.to_dict()["n_processed"]  # doctest: +SKIP
     12
     """
     reducer = ImageReducer(

@@ -187,7 +187,7 @@ def register(app: typer.Typer) -> None:
                 {
                     "command": "corrlen",
                     "input": str(gr_file),
-                    **res.as_dict(),
+                    **res.to_dict(),
                     "units": {"xi_A": "angstrom", "r_noise_A": "angstrom"},
                 }
             )

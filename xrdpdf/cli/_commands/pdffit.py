@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
             from xrdpdf.plot.pdffit import plot_pdffit
 
             save_figure(plot_pdffit(result, title=data_file.name), plot)
-        summary = result.as_dict()
+        summary = result.to_dict()
         if json_mode:
             emit_json({"command": "pdffit", "input": str(data_file), "model": str(model_file),
                        **summary, "output": None if output is None else str(output),

@@ -170,7 +170,7 @@ def register(app: typer.Typer) -> None:
             overwrite=overwrite,
             log=log,
         )
-        summary = result.as_dict()
+        summary = result.to_dict()
         if json_mode:
             emit_json({"command": "watch", "directory": str(directory), **summary})
         else:

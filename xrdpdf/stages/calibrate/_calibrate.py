@@ -40,6 +40,7 @@ import numpy as np
 from scipy import signal
 
 from xrdpdf._core.errors import CalibrationError, InputError
+from xrdpdf._core.results import Result
 from xrdpdf.stages.calibrate._start import (
     _assign_rings,
     _centre_from_symmetry,
@@ -63,7 +64,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, eq=False)
-class CalibrationResult:
+class CalibrationResult(Result):
     """A refined detector geometry and how well the calibrant rings support it.
 
     Attributes
@@ -228,6 +229,52 @@ def calibrate(
     from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
     say = progress or (lambda _msg: None)
+    img, cal, detector = _checked_inputs(image, calibrant, wavelength_A, detector, distance_guess_m)
+    pixel_m = float(math.sqrt(detector.pixel1 * detector.pixel2))
+    say("masking")
+    bad, spread = _usable_pixels(img, detector.mask, mask, auto_masking)
+    cx, cy, asg = _start_geometry(
+        img, ~bad, cal, pixel_m, center_guess_px, distance_guess_m, spread, say
+    )
+    start = {"center_x_px": cx, "center_y_px": cy, "distance_m": asg.distance_m}
+
+    ai0 = AzimuthalIntegrator(detector=detector, wavelength=wavelength_A * 1e-10)
+    ai0.setFit2D(asg.distance_m * 1e3, cx, cy)
+    geo, cp, res_deg, n_rings = _refine(
+        img, bad, cal, detector, ai0, refine_wavelength, refine_rot3, max_rings, say
+    )
+    ai = AzimuthalIntegrator()
+    ai.set_config(geo.get_config())
+    expected, found, rms_deg = _verified(ai, img, bad, cal, res_deg, pixel_m)
+    f2d = ai.getFit2D()
+    return CalibrationResult(
+        dist_m=float(ai.dist),
+        poni1_m=float(ai.poni1),
+        poni2_m=float(ai.poni2),
+        rot1_rad=float(ai.rot1),
+        rot2_rad=float(ai.rot2),
+        rot3_rad=float(ai.rot3),
+        wavelength_A=float(f"{ai.wavelength * 1e10:.12g}"),
+        rms_2theta_deg=rms_deg,
+        n_rings=n_rings,
+        n_points=int(cp.shape[0]),
+        beam_center_px=(float(f2d["centerX"]), float(f2d["centerY"])),
+        direct_distance_m=float(f2d["directDist"]) * 1e-3,
+        control_points=cp,
+        residuals_deg=res_deg,
+        rings_expected=expected,
+        rings_found=found,
+        mask=bad,
+        poni_text=_poni_text(ai),
+        geometry=ai.get_config(),
+        detector_name=str(detector.name),
+        calibrant=calibrant,
+        start=start,
+    )
+
+
+def _checked_inputs(image, calibrant: str, wavelength_A: float, detector, distance_guess_m):
+    """The image as float64, the pyFAI calibrant and a detector of the image's shape."""
     img = np.asarray(image, dtype=np.float64)
     if img.ndim != 2:
         raise InputError(f"image must be 2-D, got shape {img.shape}")
@@ -246,13 +293,14 @@ def calibrate(
         detector = copy.deepcopy(detector)  # the caller's detector keeps its own (unset) shape
         detector.shape = img.shape
         detector.max_shape = img.shape
-    pixel_m = float(math.sqrt(detector.pixel1 * detector.pixel2))
-
     finite = img[np.isfinite(img)]
     if finite.size == 0 or float(np.ptp(finite)) == 0.0:
         raise CalibrationError("blank image: all pixels are equal or not finite")
-    say("masking")
-    det_mask = detector.mask
+    return img, cal, detector
+
+
+def _usable_pixels(img, det_mask, mask, auto_masking: bool) -> tuple[np.ndarray, float]:
+    """The bad-pixel mask (True = bad) and the robust noise level of the good pixels."""
     if auto_masking:
         bad = auto_mask(img, detector_mask=det_mask, user_mask=mask)
     else:
@@ -269,8 +317,11 @@ def calibrate(
     spread = 1.4826 * float(np.median(np.abs(vals - np.median(vals))))
     if float(np.std(vals)) <= 1e-12 or float(np.percentile(vals, 99.9) - np.median(vals)) <= 0:
         raise CalibrationError("blank image: the unmasked pixels are (nearly) constant")
+    return bad, spread
 
-    # ---- start geometry ------------------------------------------------------------------
+
+def _start_geometry(img, valid, cal, pixel_m, center_guess_px, distance_guess_m, spread, say):
+    """Beam centre (x, y px) and the ring assignment (order, distance) from the image alone."""
     say("beam centre from ring symmetry")
     ny, nx = img.shape
     window = max(50.0, 0.1 * max(ny, nx))
@@ -304,60 +355,33 @@ def calibrate(
     )
     if not (asg.matched >= 3 and asg.matched >= 0.6 * asg.observed and asg.missing <= asg.matched):
         raise CalibrationError(
-            f"the rings do not match calibrant {calibrant} at {wavelength_A} Å: best distance "
-            f"{asg.distance_m * 1e3:.1f} mm explains {asg.matched} of {asg.observed} rings seen "
-            f"({asg.missing} predicted rings missing); check the calibrant and wavelength_A"
+            f"the rings do not match calibrant {cal.name} at {cal.wavelength * 1e10:.6g} Å: best "
+            f"distance {asg.distance_m * 1e3:.1f} mm explains {asg.matched} of {asg.observed} "
+            f"rings seen ({asg.missing} predicted rings missing); check the calibrant and "
+            "wavelength_A"
         )
-    start = {"center_x_px": cx, "center_y_px": cy, "distance_m": asg.distance_m}
+    return cx, cy, asg
 
-    # ---- pyFAI refinement ----------------------------------------------------------------
-    ai0 = AzimuthalIntegrator(detector=detector, wavelength=wavelength_A * 1e-10)
-    ai0.setFit2D(asg.distance_m * 1e3, cx, cy)
-    geo, cp, res_deg, n_rings = _refine(
-        img, bad, cal, detector, ai0, refine_wavelength, refine_rot3, max_rings, say
-    )
-    ai = AzimuthalIntegrator()
-    ai.set_config(geo.get_config())
 
-    # ---- refuse a bad result -------------------------------------------------------------
+def _verified(ai, img, bad, cal, res_deg, pixel_m) -> tuple[int, int, float]:
+    """Refuse a refined geometry whose rings are not where it predicts them, or a poor fit.
+
+    Returns the resolvable rings expected, those found, and the RMS 2θ residual (degrees).
+    """
     expected, found, extra = _check_rings(ai, img, bad, cal)
     if expected < 3 or found < max(3, math.ceil(0.8 * expected)) or extra > 1:
         raise CalibrationError(
-            f"rings not found where predicted: {found} of {expected} resolvable {calibrant} "
+            f"rings not found where predicted: {found} of {expected} resolvable {cal.name} "
             f"rings seen at the refined geometry, {extra} strong unexplained peak(s); "
             "check the calibrant, wavelength_A and the guesses"
         )
-    f2d = ai.getFit2D()
     rms_deg = float(np.sqrt(np.mean(res_deg**2)))
     pix_deg = math.degrees(pixel_m / ai.dist)
     if rms_deg > pix_deg:
         raise CalibrationError(
             f"poor fit: RMS 2θ residual {rms_deg:.4f}° exceeds one pixel ({pix_deg:.4f}°)"
         )
-    return CalibrationResult(
-        dist_m=float(ai.dist),
-        poni1_m=float(ai.poni1),
-        poni2_m=float(ai.poni2),
-        rot1_rad=float(ai.rot1),
-        rot2_rad=float(ai.rot2),
-        rot3_rad=float(ai.rot3),
-        wavelength_A=float(f"{ai.wavelength * 1e10:.12g}"),
-        rms_2theta_deg=rms_deg,
-        n_rings=n_rings,
-        n_points=int(cp.shape[0]),
-        beam_center_px=(float(f2d["centerX"]), float(f2d["centerY"])),
-        direct_distance_m=float(f2d["directDist"]) * 1e-3,
-        control_points=cp,
-        residuals_deg=res_deg,
-        rings_expected=expected,
-        rings_found=found,
-        mask=bad,
-        poni_text=_poni_text(ai),
-        geometry=ai.get_config(),
-        detector_name=str(detector.name),
-        calibrant=calibrant,
-        start=start,
-    )
+    return expected, found, rms_deg
 
 
 def _refine(img, bad, cal, detector, ai0, refine_wavelength, refine_rot3, max_rings, say):

@@ -12,6 +12,7 @@ import numpy as np
 
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
+from xrdpdf._core.results import Result
 from xrdpdf.stages.pdffit._model import PdfModel, cell_from_free
 from xrdpdf.stages.pdffit._phase import PhaseState, total_gr
 
@@ -43,8 +44,8 @@ def phase_fractions(
 
 
 @dataclass(frozen=True, eq=False)
-class PdfFitResult:
-    """Refined model, agreement and per-phase values (see :meth:`as_dict`)."""
+class PdfFitResult(Result):
+    """Refined model, agreement and per-phase values (see :meth:`to_dict`)."""
 
     model: PdfModel
     rw: float
@@ -58,7 +59,7 @@ class PdfFitResult:
     fit: Pattern
     observed: Pattern
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON summary: rw, chi2_red, converged, qdamp, qbroad, phases, …"""
         out: dict[str, Any] = {"rw": self.rw, "chi2_red": self.chi2_red, "gof": self.gof,
                                "converged": self.converged, "nfev": self.nfev,

@@ -70,6 +70,7 @@ import numpy as np
 from xrdpdf._core import units
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
+from xrdpdf._core.results import Result
 from xrdpdf.physics.cif import get_phase
 from xrdpdf.physics.crystal import Phase, Reflections, q_from_cell, reflection_intensities
 from xrdpdf.physics.profiles import lp_bragg_brentano, pv_sum, tch_fwhm_eta, tch_split
@@ -96,7 +97,7 @@ class RefinementWarning(UserWarning):
 
 # ------------------------------------------------------------------------- results
 @dataclass(frozen=True, eq=False)
-class PhaseResult:
+class PhaseResult(Result):
     """Refined values of one phase (values with their esd; esd None if not refined).
 
     Attributes
@@ -200,7 +201,7 @@ class PhaseResult:
 
 
 @dataclass(frozen=True, eq=False)
-class RefinementResult:
+class RefinementResult(Result):
     """Outcome of :func:`refine`.
 
     Attributes

@@ -22,6 +22,7 @@ from typing import Any
 
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
+from xrdpdf._core.results import Result
 from xrdpdf.workflows.series._outdir import OWNER_FILE, RESULT_FILE, check_outdir, claim_outdir
 from xrdpdf.workflows.series.config import (
     SampleSpec,
@@ -460,7 +461,7 @@ def _cached(config: SeriesConfig, outdir: Path, sample: SampleSpec, digest: str)
 
 # ------------------------------------------------------------------ the series
 @dataclass
-class SeriesResult:
+class SeriesResult(Result):
     """Outcome of :func:`run_series`.
 
     Attributes
