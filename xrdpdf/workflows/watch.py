@@ -78,6 +78,8 @@ __all__ = [
     "WatchState",
     "WatchResult",
     "Watcher",
+    "frames_of",
+    "outputs_of",
     "watch",
 ]
 
