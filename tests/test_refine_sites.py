@@ -21,11 +21,13 @@ from scipy.special import voigt_profile
 
 from xrdpdf._core.pattern import Pattern
 from xrdpdf.cli import _main
+from xrdpdf.physics import Resolution
 from xrdpdf.stages.refinement import RefinementWarning, refine
 
 A_RS = 4.20464
 WL_A = 0.1173
 KA1_A, KA2_A = 1.5405929, 1.5444274  # Hölzer et al. 1997, Phys. Rev. A 56, 4554
+SYNC_FWHM_INVA, LAB_FWHM_DEG = 0.01, 0.03  # Gaussian instrument FWHM
 
 
 def _rocksalt_lines(occ, biso, qmax):
@@ -56,14 +58,14 @@ def _poisson(x, y, unit, wl, seed):
 def _synchrotron(occ, biso, seed=3):
     q = np.linspace(1.5, 14.0, 3000)
     qh, mf2 = _rocksalt_lines(occ, biso, 17.0)
-    sig = 0.01 / (2 * math.sqrt(2 * math.log(2)))  # Gaussian instrument FWHM 0.01 Å⁻¹
+    sig = SYNC_FWHM_INVA / (2 * math.sqrt(2 * math.log(2)))  # Gaussian instrument
     gam = math.pi * 0.9 / 60.0  # Lorentzian HWHM of a 60 Å Scherrer size
     y = sum(a * voigt_profile(q - q0, sig, gam) for q0, a in zip(qh, mf2 / qh**2, strict=True))
     return _poisson(q, 5e4 * y / y.max() + 300.0, "q_A^-1", WL_A, seed)
 
 
 def _lab(biso, seed=5):
-    tth = np.arange(25.0, 140.0, 0.02)
+    tth = np.arange(25.0, 140.0, 0.03)
     qh, mf2 = _rocksalt_lines({"Na": 0.5, "Ti": 0.5}, biso, 4 * np.pi / KA2_A)
     y = np.zeros_like(tth)
     for lam, ratio in ((KA1_A, 1.0), (KA2_A, 0.5)):
@@ -72,17 +74,20 @@ def _lab(biso, seed=5):
         lp = (1 + np.cos(2 * th) ** 2) / (np.sin(th) ** 2 * np.cos(th))
         gam = np.degrees(math.pi * 0.9 / 400.0 * lam / (2 * np.pi * np.cos(th)))  # 400 Å, HWHM
         for t0, a, g in zip(np.degrees(2 * th), ratio * mf2[ok] * lp, gam, strict=True):
-            y += a * voigt_profile(tth - t0, 0.03 / 2.3548, g)
+            y += a * voigt_profile(tth - t0, LAB_FWHM_DEG / (2 * math.sqrt(2 * math.log(2))), g)
     return _poisson(tth, 3e4 * y / y.max() + 200.0, "2th_deg", KA1_A, seed)
 
 
 BISO_TRUE = {"Na": 0.8, "Ti": 0.5, "O": 0.7}
+# the drawn Gaussian instrument widths, given to the refinement as resolution files
+SYNC_RESOLUTION = Resolution("poly", (SYNC_FWHM_INVA,), (0.0,), "q_A^-1")
+LAB_RESOLUTION = Resolution("poly", (LAB_FWHM_DEG,), (0.0,), "2th_deg", KA1_A)
 
 
 @pytest.fixture(scope="module")
 def split_fit():
     pat = _synchrotron({"Na": 0.35, "Ti": 0.65}, BISO_TRUE)
-    return refine(pat, "NaTiO2")
+    return refine(pat, "NaTiO2", resolution=SYNC_RESOLUTION)
 
 
 def test_shared_site_split_refined_with_the_sum_kept(split_fit):
@@ -104,7 +109,7 @@ def test_vacancy_model_keeps_the_site_at_most_full():
     # ends at the room left on the site and is reported as at its bound, not as 0.63
     pat = _synchrotron({"Na": 0.35, "Ti": 0.65}, BISO_TRUE)
     with pytest.warns(RefinementWarning, match="Na1"):
-        res = refine(pat, "NaTiO2", occupancy_sum=False)
+        res = refine(pat, "NaTiO2", occupancy_sum=False, resolution=SYNC_RESOLUTION)
     p = res.phases[0]
     assert p.occupancy["Na1"] + p.occupancy["Ti1"] <= 1.0 + 1e-12
     assert p.occupancy_at_bound == ("Na1",) and p.occupancy_esd["Na1"] is None
@@ -116,7 +121,10 @@ def test_biso_at_its_bound_on_lab_data_is_reported(tmp_path, capsys):
     pat = _lab({"Na": -1.0, "Ti": -1.0, "O": -1.0})
     f = tmp_path / "rough.xy"
     np.savetxt(f, np.column_stack([pat.x, pat.y]))
-    assert _main(["refine", str(f), "--cuka", "--phase", "NaTiO2", "--json"]) == 0
+    res_file = tmp_path / "lab_resolution.json"
+    res_file.write_text(json.dumps(LAB_RESOLUTION.to_dict()))
+    argv = ["refine", str(f), "--cuka", "--phase", "NaTiO2", "--resolution", str(res_file)]
+    assert _main([*argv, "--json"]) == 0
     out, err = capsys.readouterr()
     d = json.loads(out)["phases"][0]
     assert sorted(d["biso_at_bound"]) == ["Na", "O", "Ti"]
@@ -132,5 +140,7 @@ def test_biso_inside_bounds_not_flagged():
     pat = _lab(BISO_TRUE)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RefinementWarning)
-        res = refine(pat, "NaTiO2", cuka=True, refine_occupancy={"NaTiO2": []})
+        res = refine(
+            pat, "NaTiO2", cuka=True, refine_occupancy={"NaTiO2": []}, resolution=LAB_RESOLUTION
+        )
     assert res.phases[0].biso_at_bound == ()
