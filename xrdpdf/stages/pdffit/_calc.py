@@ -60,6 +60,7 @@ _NSIGMA = 5.0
 # refinement may strain the cell by up to _STRAIN_MAX before it is rebuilt
 _STRAIN_MAX = 0.02
 _SHIFT_MAX_A = 0.3
+_EYE = np.eye(3)
 
 
 @dataclass(frozen=True, eq=False)
@@ -324,6 +325,8 @@ class PhaseCalculator:
         self.rmax_A = float(rmax_A)
         self._generic = generic
         self._grid_key: tuple | None = None
+        self._cov_key: tuple | None = None
+        self._cov_aniso = np.zeros((0, 3, 3))
         self._inv_r = np.zeros(0)
         self._build(np.asarray(crystal.cell, float), crystal.xyz, crystal.u_cif)
 
@@ -352,14 +355,14 @@ class PhaseCalculator:
         group = np.cumsum(start) - 1
         self._i, self._j, self._n = i[first], j[first], n[first]
         self._mult = np.bincount(group, weights=weight[order])
-        self._cell0 = lattice_matrix(cell)
+        self._cell0_inv = np.linalg.inv(lattice_matrix(cell))
         self._xyz0 = xyz.copy()
         self.npairs = int(i.size)
         self.ngroups = int(first.size)
 
     def _check_cache(self, m: np.ndarray, cell, xyz, u_cif) -> None:
         # Frobenius norm: an upper bound of the largest strain
-        strain = np.sqrt(np.sum((np.linalg.solve(self._cell0, m) - np.eye(3)) ** 2))
+        strain = np.sqrt(np.sum((self._cell0_inv @ m - _EYE) ** 2))
         shift = np.abs((xyz - self._xyz0) @ m).max() if xyz.size else 0.0
         if strain > _STRAIN_MAX or shift > _SHIFT_MAX_A:
             self._build(np.asarray(cell, float), xyz, u_cif)
@@ -392,9 +395,13 @@ class PhaseCalculator:
         iso = np.full(nat, np.nan) if isotropic_u is None else np.asarray(isotropic_u, float)
         aniso = np.isnan(iso)
         # Cartesian displacement tensors: U_iso·1 for an isotropic atom
-        cov = np.where(aniso, 0.0, iso)[:, None, None] * np.eye(3)
+        cov = np.where(aniso, 0.0, iso)[:, None, None] * _EYE
         if aniso.any():
-            cov[aniso] = cartesian_u(u_cif[aniso], cell)
+            key = (tuple(cell), aniso.tobytes(), id(u_cif))
+            if self._cov_key != key:  # the Uij stay, the cell changes with the lattice
+                self._cov_aniso = cartesian_u(u_cif[aniso], cell)
+                self._cov_key = key
+            cov[aniso] = self._cov_aniso
         n = r_A.size
         dr = (r_A[-1] - r_A[0]) / (n - 1) if n > 1 else 1.0
         start, count, height, expo = _pair_windows(
