@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
@@ -35,6 +34,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from xrdpdf._core._prefetch import prefetched
 from xrdpdf._core.errors import InputError
 from xrdpdf.stages import _opcache
 from xrdpdf.stages._opcache import default_cache_dir
@@ -813,52 +813,5 @@ class SparseIntegrator:
         if prefetch < 1:
             raise InputError(f"prefetch must be >= 1, got {prefetch}")
         d = self._prepare_dark(dark)
-        for frame in _prefetched(frames, prefetch):
+        for frame in prefetched(frames, prefetch):
             yield self._integrate(frame, d)
-
-
-_DONE = object()
-
-
-class _Failure:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-def _prefetched(items: Iterable[Any], depth: int) -> Iterator[Any]:
-    """Yield from `items`, advanced by a background thread up to `depth` items ahead."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(obj: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(obj, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-        except BaseException as exc:  # handed to the consumer, re-raised there
-            put(_Failure(exc))
-            return
-        put(_DONE)
-
-    thread = threading.Thread(target=produce, name="xrdpdf-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failure):
-                raise item.exc
-            yield item
-    finally:
-        stop.set()
-        thread.join()

@@ -48,7 +48,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -56,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from xrdpdf._core import units
+from xrdpdf._core._prefetch import prefetched
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
 from xrdpdf._core.results import Result
@@ -664,24 +664,6 @@ class Integrator:
 
 
 # ------------------------------------------------------------------- batch
-_END = object()
-
-
-def _prefetched(items: Iterable[Any]) -> Iterator[Any]:
-    """Iterate ``items`` while the next one is produced in a background thread.
-
-    Reading a frame (I/O, decompression) overlaps with integrating the one
-    before; exceptions of the producer are re-raised in the consumer.
-    """
-    it = iter(items)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xrdpdf-read") as pool:
-        future = pool.submit(next, it, _END)
-        while True:
-            item = future.result()
-            if item is _END:
-                return
-            future = pool.submit(next, it, _END)
-            yield item
 
 
 def integrate_frames(
@@ -712,7 +694,7 @@ def integrate_frames(
     FrameResult
         In input order, one per frame (or per unreadable file).
     """
-    stream = _prefetched(frames) if prefetch else iter(frames)
+    stream = prefetched(frames) if prefetch else iter(frames)
     for i, item in enumerate(stream):
         if isinstance(item, BadInput):
             yield FrameResult(item.source, item.index, 0, error=item.message)
