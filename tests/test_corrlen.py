@@ -54,7 +54,9 @@ def test_noise_length_and_sigma():
     g = sphere_envelope(r, d) * bulk + rng.normal(0, sig, r.size)
     p = Pattern(r, g, "r_A", sigma=np.full(r.size, sig))
     rn, sn, why = noise_length(p, d + 2.0)
-    assert sn == pytest.approx(sig) and why is None
+    # σ_n is the RMS of G beyond ξ (never below σ): for 2900 points of white noise it
+    # scatters by 1/√(2N) = 1.3 % about σ; 4 of those
+    assert sn == pytest.approx(sig, rel=0.053) and why is None
     # truth: the ±0.5 Å RMS of γ0·bulk equals 3σ where γ0·rms(bulk) ≈ 3σ
     target = np.sqrt(9 * sig**2 - sig**2) / np.sqrt(np.mean(bulk**2))
     rr = np.linspace(0, d, 20001)
@@ -85,17 +87,24 @@ def test_qdamp_is_divided_out():
     assert damped.method.endswith("qdamp")
 
 
-DIAMETERS = (8.0, 10.0, 12.0, 16.0, 27.0, 50.0, 100.0)
+DIAMETERS = (7.0, 8.0, 10.0, 12.0, 16.0, 27.0, 50.0, 100.0)
 QMINS = (0.3, 0.6, 0.9, 1.2)
 # "amorphous-like" TiO2: anatase positions with a large displacement U = 0.02 Å² (pair
 # σ = 0.2 Å, broad peaks that fade beyond Q ≈ 10 Å⁻¹); rocksalt NaTiO2 with U = 0.005 Å²
 STRUCTURES = {"NaTiO2": 0.005, "anatase": 0.02}
+# spheres holding fewer than ~300 atoms are averaged over this many random centres
+ENSEMBLE = 8
 
 
 @pytest.fixture(scope="module")
 def debye_grs():
     """G(r) of Debye-equation spheres through the PDF transform, for each qmin.
 
+    A powder of D-Å spheres is an ensemble of cuts at random offsets from the lattice;
+    averaged over the offsets, the pair count at distance r is exactly
+    N·ρ0·4πr²·g(r)·γ0(r; D), the model of ξ.  One cut of a 7–16 Å sphere (11–250 atoms,
+    centred on an atom) departs from that average by ~10 % in its apparent diameter, so
+    those I(Q) are the atom-weighted mean of ENSEMBLE cuts at seeded random centres.
     The histograms are counted per lattice vector (exact, ~1 s for the 56 000-atom
     100 Å sphere); I(Q) on 0.02–25 Å⁻¹ includes the small-angle scattering of the
     particle, which the transform keeps from qmin on (the low-Q artifact).
@@ -105,9 +114,18 @@ def debye_grs():
     for name, u in STRUCTURES.items():
         ph = get_phase(name)
         for d in DIAMETERS:
-            c = sphere_cluster(ph, d, seed=1)
-            comp = " ".join(f"{k}{v}" for k, v in c.composition.items())
-            iq = debye_iq(pair_histogram(c, 0.005), q, uiso_A2=u)
+            rng = np.random.default_rng(int(d))
+            ncut = ENSEMBLE if d <= 16 else 1
+            total = np.zeros_like(q)
+            comp_n: dict[str, int] = {}
+            for k in range(ncut):
+                centre = rng.random(3) if ncut > 1 else (0.0, 0.0, 0.0)
+                c = sphere_cluster(ph, d, seed=k + 1, center_frac=centre)
+                total += debye_iq(pair_histogram(c, 0.005), q, uiso_A2=u).y * len(c.elements)
+                for el, n in c.composition.items():
+                    comp_n[el] = comp_n.get(el, 0) + n
+            comp = " ".join(f"{k}{v}" for k, v in comp_n.items())
+            iq = Pattern(q, total / sum(comp_n.values()), "q_A^-1")
             for qmin in QMINS:
                 cfg = PdfConfig(comp, qmin_invA=qmin, rmax_A=1.5 * d + 20.0, rstep_A=0.02)
                 out[name, d, qmin] = transform(iq, cfg).gr
@@ -119,42 +137,50 @@ def xis(debye_grs):
     return {k: correlation_length(g) for k, g in debye_grs.items()}
 
 
-_KNOWN = pytest.mark.xfail(
-    strict=True, reason="measured +27…+31 %: broad peaks, bulk envelope not flat below ~10 Å"
-)
+# measured +29 %: a 7 Å anatase sphere (15 atoms) whose F(Q) starts at 1.2 Å⁻¹ keeps
+# little of its pair structure above the 1.0–1.6 Å⁻¹ high-pass
+_KNOWN = {("anatase", 7.0, 1.2)}
 CASES = [
-    pytest.param(n, d, marks=_KNOWN) if (n, d) == ("anatase", 10.0) else (n, d)
+    pytest.param(n, d, qm, marks=pytest.mark.xfail(strict=True, reason="measured +29 %"))
+    if (n, d, qm) in _KNOWN
+    else (n, d, qm)
     for n in sorted(STRUCTURES)
     for d in DIAMETERS
+    for qm in QMINS
 ]
 
 
-@pytest.mark.parametrize(("name", "d"), CASES)
-def test_debye_spheres_within_15_percent(xis, name, d):
+@pytest.mark.parametrize(("name", "d", "qmin"), CASES)
+def test_debye_spheres_within_15_percent(xis, name, d, qmin):
     """Acceptance: ξ within 15 % of the diameter with default settings, every qmin."""
-    for qmin in QMINS:
-        res = xis[name, d, qmin]
-        # measured: NaTiO2 −3…+9 %, anatase +14 % (8 Å), +8…+12 % (12, 16 Å), ±2 % beyond
-        assert abs(res.xi_A / d - 1) < 0.15, (name, d, qmin, res.xi_A)
+    res = xis[name, d, qmin]
+    # measured: NaTiO2 −4…+7 % (7 Å at qmin 1.2: +14.7 %), anatase −8…+14.7 %
+    assert abs(res.xi_A / d - 1) < 0.15, (name, d, qmin, res.xi_A)
 
 
 @pytest.mark.parametrize("name", sorted(STRUCTURES))
 def test_debye_spheres_monotonic_and_qmin_stable(xis, name):
     """ξ increases with D, and moving qmin over 0.3–1.2 Å⁻¹ moves it by < 2.5 esd."""
     for qmin in QMINS:
-        xi = [xis[name, d, qmin].xi_A for d in DIAMETERS]
+        xi = [xis[name, d, qmin].xi_A for d in DIAMETERS if (name, d, qmin) not in _KNOWN]
         assert xi == sorted(xi), (name, qmin, xi)
     for d in DIAMETERS:
-        vals = np.array([xis[name, d, qm].xi_A for qm in QMINS])
+        vals = np.array([xis[name, d, qm].xi_A for qm in QMINS if (name, d, qm) not in _KNOWN])
         esd = max(xis[name, d, qm].xi_esd_A for qm in QMINS)
         # two estimates of one quantity, each ±esd: the spread is < 2.5·√2·esd at ~2σ
         assert np.ptp(vals) < 2.5 * np.sqrt(2) * esd, (name, d, vals, esd)
 
 
 def test_without_highpass_small_clusters_follow_qmin(debye_grs):
-    """Negative control: without the high-pass, a 10 Å sphere at qmin 0.3 reads > 20 Å."""
-    res = correlation_length(debye_grs["NaTiO2", 10.0, 0.3], q_cut_invA=(0.0, 0.0))
-    assert res.xi_A > 20.0  # measured 29 Å: the envelope follows the low-Q ripple
+    """Negative control: without the high-pass a 10 Å sphere at qmin 0.3 has no decay.
+
+    The envelope then follows the slow low-Q ripple of G(r) to the end of the data
+    (fitted D = 45 Å within 35 Å of data), so ξ is refused; with it, ξ is within 15 %.
+    """
+    g = debye_grs["NaTiO2", 10.0, 0.3]
+    with pytest.raises(NotDeterminedError, match="does not decay"):
+        correlation_length(g, q_cut_invA=(0.0, 0.0))
+    assert abs(correlation_length(g).xi_A / 10.0 - 1) < 0.15
 
 
 def test_bad_inputs():
@@ -230,3 +256,28 @@ def test_noise_only_gr_is_not_determined():
     g = rng.normal(0.0, 0.05, r.size)
     with pytest.raises(NotDeterminedError, match="below 3σ"):
         correlation_length(Pattern(r, g, "r_A", sigma=sigma))
+
+
+CDSE = Path(__file__).parent / "data" / "cdse_pdfgui" / "CdSe-3nm.gr.gz"
+
+
+def test_real_cdse_nanoparticle_noise_floor_and_rmin():
+    """Real ~3 nm CdSe G(r) (PDFgui tutorial, PDFgetX2): r_noise is found, ξ ignores rmin.
+
+    PDFgetX2's d_Gr (1.0e-3 Å⁻²) is below the scatter of G beyond the particle
+    (RMS 0.010 Å⁻² on 31–45 Å), so a floor from σ alone puts r_noise at the end of the data.
+    """
+    from xrdpdf.io import read_pattern
+
+    g = read_pattern(CDSE)
+    res = {rmin: correlation_length(g, rmin_A=rmin) for rmin in (2.0, 3.0, 4.0, 5.0, 6.0)}
+    for r in res.values():
+        assert r.r_noise_reason is None
+        # the noise floor lies inside the data, beyond the strongest shells (measured 28.5 Å)
+        assert 15.0 < r.r_noise_A < g.x[-1] - 10.0
+        assert r.noise_level > 5 * np.median(g.sigma)
+    xi = np.array([r.xi_A for r in res.values()])
+    esd = max(r.xi_esd_A for r in res.values())
+    # measured 32.3–34.9 Å; one quantity estimated five ways: spread < 2.5·√2·esd (~2σ)
+    assert np.ptp(xi) < 2.5 * np.sqrt(2) * esd, (xi, esd)
+    assert np.ptp(xi) < 0.1 * xi.mean()  # the ±10 % of the issue, as a bound on the spread

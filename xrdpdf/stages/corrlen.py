@@ -25,27 +25,44 @@ the decay of the *high-frequency* envelope of G(r):
        E_i^2 = A^2 \langle \gamma_0^2(r; D)\, e^{-(Q_{damp} r)^2}\rangle_i
                + \langle \sigma_G^2 \rangle_i,
 
-   fitted for A and D by least squares with relative residuals
-   :math:`(E^{model}_i - E_i)/(E^{model}_i + 0.2\max E)`.  This assumes a flat
-   envelope of the bulk G(r) over the fitted range (the envelope of a
-   nanoparticle G(r) is γ0·G_bulk).  The esd is the least-squares one scaled by
-   the scatter of the windows; it omits the model error of that assumption.
+   fitted for A and D by least squares in two passes.  The first, with
+   relative residuals :math:`(E^{model}_i - E_i)/(E^{model}_i + 0.2\max E)`,
+   gives a start D₁.  The level t of G beyond D₁ + ``window_A`` (its RMS, at
+   least the median σ_G; 0 with less than 5 Å of tail) is what the data hold
+   once the particle has ended, and is added to the model as
+   :math:`E_i^2 \mathrel{+}= t^2`.  The second pass minimises the log residuals
+   :math:`\ln[(E^{model}_i + f)/(E_i + f)]`, :math:`f = \max(t, 0.01\max E)`:
+   every window down to the noise floor weighs by its *relative* misfit.  The
+   first shells, whose height is set by the bulk structure and not by D, then
+   no longer pull D (with the relative residuals they did: the bulk envelope
+   of a crystal rises over its first ~10 Å, and D followed ``rmin`` by ±14 %
+   on the real CdSe data below); the decay to the floor, which D fixes, counts
+   as much.  Below 1 % of the envelope the high-pass and window leakage
+   dominate, hence the lower bound of f.  The model still assumes a flat bulk
+   envelope (a nanoparticle's envelope is γ0·E_bulk).  The esd is the
+   least-squares one scaled by the scatter of the windows; it omits the model
+   error of that assumption, and is large (up to 0.7 D) when the G(r) tail
+   carries slow ripples (qmin ≤ 0.6 Å⁻¹ on simulated clusters).
 
-Measured on Debye-equation spheres (tests/test_corrlen.py, Q ≤ 25 Å⁻¹):
-rocksalt NaTiO2 (U = 0.005 Å²) D = 8–100 Å read −3…+10 %; strongly
-disordered anatase TiO2 (U = 0.02 Å², broad peaks) +11…+30 % at D = 8–16 Å
-(the bulk envelope is not flat over the first few Å there) and ±2 % at 27–100 Å;
-independent of qmin 0.3–1.2 Å⁻¹ to better than 3 %.  ¾·D is the
-volume-weighted mean column length.  When the envelope does not decay
-within the fitted range, or D would lie beyond it, :class:`ConvergenceError`
-says so: the data do not determine ξ.
+Measured on Debye-equation spheres (tests/test_corrlen.py, Q ≤ 25 Å⁻¹; spheres
+below 300 atoms averaged over 8 random lattice offsets, the ensemble whose pair
+statistics are exactly γ0), qmin 0.3–1.2 Å⁻¹: rocksalt NaTiO2 (U = 0.005 Å²)
+D = 7–100 Å read −4…+7 % (7 Å at qmin 1.2: +14.7 %); strongly disordered anatase
+TiO2 (U = 0.02 Å², broad peaks) −8…+15 % at 7–16 Å (7 Å at qmin 1.2: +29 %)
+and −3…+1 % at 27–100 Å.  On the PDFgui tutorial G(r) of ~3 nm CdSe (PDFgetX2,
+Q_max 14 Å⁻¹) ξ = 31.8–35.3 Å for rmin 2–8 Å and r_noise = 28.5 Å.  ¾·D is the
+volume-weighted mean column length.  When the envelope does not decay within
+the fitted range, or D would lie beyond it, :class:`NotDeterminedError` says
+so: the data do not determine ξ.
 
 ``r_noise_A``
     The largest r at which the RMS of G(r) in a sliding ±0.5 Å window exceeds
-    3σ_n.  σ_n is the median σ_G beyond ``xi_A + window_A`` when G has σ, else
-    the RMS of G there (no structure is left beyond the particle).  It is
-    NaN, with ``r_noise_reason``, when less than 5 Å of data lie beyond that
-    point or when the signal stays above 3σ_n to the end of the data.  It
+    3σ_n.  σ_n is the RMS of G beyond ``xi_A + window_A`` (no structure is left
+    beyond the particle), and at least the median σ_G there: a σ_G propagated
+    from counting statistics alone misses the correlated errors (on the CdSe
+    data PDFgetX2's σ_G is 1.0e-3 Å⁻², the scatter beyond the particle 0.010).
+    It is NaN, with ``r_noise_reason``, when less than 5 Å of data lie beyond
+    that point or when the signal stays above 3σ_n to the end of the data.  It
     depends on Q_max, σ and any Lorch window: quote it only as secondary.
 
 ``qdamp_from_resolution`` turns a calibrant resolution file
@@ -201,10 +218,11 @@ def noise_length(
             f"less than 5 Å of G(r) beyond {r_signal_end_A:.1f} Å to measure the noise; "
             "extend rmax",
         )
+    # the scatter that is there, never less than the stated σ: a σ_G propagated from
+    # counting statistics alone misses the correlated errors (termination, normalisation)
+    sn = float(np.sqrt(np.mean(g[tail] ** 2)))
     if gr.sigma is not None and np.any(gr.sigma[tail] > 0):
-        sn = float(np.median(gr.sigma[tail]))
-    else:
-        sn = float(np.sqrt(np.mean(g[tail] ** 2)))
+        sn = max(sn, float(np.median(gr.sigma[tail])))
     step = float(np.median(np.diff(r)))
     half = max(1, int(round(0.5 * window_A / step)))
     c = np.concatenate([[0.0], np.cumsum(g * g)])
@@ -304,6 +322,65 @@ def _check_signal(gr: Pattern, env: np.ndarray, nvar: np.ndarray) -> None:
         )
 
 
+FLOOR_FRACTION = 0.01
+
+
+def _tail_floor(gr: Pattern, r_end_A: float) -> float:
+    """RMS of G beyond ``r_end_A`` (at least the median σ_G there); 0 with < 5 Å of tail."""
+    r, g = gr.x, gr.y
+    tail = r >= r_end_A
+    if r[-1] - max(r_end_A, r[0]) < 5.0 or tail.sum() < 10:
+        return 0.0
+    rms = float(np.sqrt(np.mean(g[tail] ** 2)))
+    if gr.sigma is not None and np.any(gr.sigma[tail] > 0):
+        rms = max(rms, float(np.median(gr.sigma[tail])))
+    return rms
+
+
+def _envelope_model(p, r, idx, nvar, damp2, tail: float) -> np.ndarray:
+    """Window RMS of A·γ0(r; D)·damping with the noise and the tail level added."""
+    a, d = p
+    e2 = sphere_envelope(r, d) ** 2 * damp2
+    return np.sqrt(a * a * np.array([e2[i].mean() for i in idx]) + nvar + tail * tail)
+
+
+def _fit_envelope(r, idx, env, nvar, damp2, bounds, rmax: float, tail: float, offset):
+    """Least-squares envelope fit: relative residuals (offset None) or log residuals.
+
+    Without an offset the residual is (m − E)/(m + 0.2 max E), a start that the
+    first shells dominate; with the offset f it is ln((m + f)/(E + f)), so every
+    window down to the noise floor weighs by its relative misfit (module Notes).
+    """
+    from scipy.optimize import least_squares
+
+    top = float(env.max())
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        m = _envelope_model(p, r, idx, nvar, damp2, tail)
+        if offset is None:
+            return (m - env) / (0.2 * top + m)
+        return np.log((m + offset) / (env + offset))
+
+    a0 = float(env[: max(2, len(env) // 5)].mean()) or 1.0
+    best = None
+    for d0 in (0.3 * rmax, 0.7 * rmax, 1.5 * rmax):
+        d0 = min(max(d0, bounds[0] * 1.01), bounds[1] * 0.99)
+        try:
+            fit = least_squares(
+                resid,
+                [a0, d0],
+                bounds=([0.0, bounds[0]], [np.inf, bounds[1]]),
+                x_scale=[a0, rmax],
+            )
+        except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - defensive
+            continue
+        if best is None or fit.cost < best.cost:
+            best = fit
+    if best is None or not best.success:
+        raise ConvergenceError("correlation-length envelope fit did not converge")
+    return best
+
+
 def correlation_length(
     gr: Pattern,
     *,
@@ -354,8 +431,6 @@ def correlation_length(
     >>> round(res.xi_A)
     30
     """
-    from scipy.optimize import least_squares
-
     _check_gr(gr)
     r, g = gr.x, gr.y
     rmax = float(r[-1]) if rmax_A is None else float(rmax_A)
@@ -393,34 +468,15 @@ def correlation_length(
     )
     _check_signal(gr, env, nvar)
     damp2 = np.ones_like(r) if not qdamp_invA else np.exp(-((qdamp_invA * r) ** 2))
-
-    def model(p: np.ndarray) -> np.ndarray:
-        a, d = p
-        e2 = sphere_envelope(r, d) ** 2 * damp2
-        return np.sqrt(a * a * np.array([e2[i].mean() for i in idx]) + nvar)
-
-    floor = 0.2 * float(env.max())
-
-    def resid(p: np.ndarray) -> np.ndarray:
-        m = model(p)
-        return (m - env) / (floor + m)
-
-    dmax = 20.0 * rmax
-    a0 = float(env[: max(2, len(env) // 5)].mean()) or 1.0
-    best = None
-    for d0 in (0.3 * rmax, 0.7 * rmax, 1.5 * rmax):
-        try:
-            fit = least_squares(
-                resid, [a0, d0], bounds=([0.0, rmin + window_A], [np.inf, dmax]), x_scale=[a0, rmax]
-            )
-        except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - defensive
-            continue
-        if best is None or fit.cost < best.cost:
-            best = fit
-    if best is None or not best.success:
-        raise ConvergenceError("correlation-length envelope fit did not converge")
+    bounds = (rmin + window_A, 20.0 * rmax)
+    first = _fit_envelope(r, idx, env, nvar, damp2, bounds, rmax, 0.0, None)
+    # noise floor: what G holds beyond the first estimate; the log offset is at least
+    # 1 % of the envelope (below that the high-pass and window leakage dominate)
+    tail = _tail_floor(gr, float(first.x[1]) + window_A)
+    offset = max(tail, FLOOR_FRACTION * float(env.max()))
+    best = _fit_envelope(r, idx, env, nvar, damp2, bounds, rmax, tail, offset)
     a, d = (float(v) for v in best.x)
-    if d >= 0.999 * dmax or d > rmax - window_A:
+    if d >= 0.999 * bounds[1] or d > rmax - window_A:
         raise NotDeterminedError(
             f"the data do not determine the correlation length: the envelope does not decay "
             f"within {rmin}–{rmax} Å (fitted D = {d:.3g} Å); extend rmax"
@@ -449,5 +505,5 @@ def correlation_length(
         r_noise_reason=why,
         envelope_r_A=rc,
         envelope=env,
-        envelope_model=model(best.x),
+        envelope_model=_envelope_model(best.x, r, idx, nvar, damp2, tail),
     )
