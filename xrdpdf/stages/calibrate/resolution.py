@@ -41,10 +41,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize
 
 from xrdpdf._core.errors import CalibrationError
-from xrdpdf.physics.profiles import pseudo_voigt
 from xrdpdf.physics.resolution import Resolution
 from xrdpdf.stages.calibrate._calibrate import CalibrationResult
 from xrdpdf.stages.calibrate.calibrants import get_calibrant
@@ -106,39 +104,45 @@ class ResolutionFit:
         return doc
 
 
-def _pseudo_voigt(x, area, x0, fwhm, eta, b0, b1):
-    """Peak of area ``area`` (:func:`~xrdpdf.physics.profiles.pseudo_voigt`), linear background."""
-    return area * pseudo_voigt(x, x0, abs(fwhm), eta) + b0 + b1 * (x - x0)
-
-
 def _fit_peak(q, y, q0, half, f0, step) -> dict | None:
-    """Pseudo-Voigt + linear background fit of one peak on q0 ± half; None if unusable."""
+    """Pseudo-Voigt + linear background fit (lmfit) of one peak on q0 ± half; None if unusable.
+
+    lmfit's ``PseudoVoigtModel`` is η·L + (1 − η)·G with a common FWHM = 2σ, the profile of
+    :func:`~xrdpdf.physics.profiles.pseudo_voigt`; esds are scaled by the reduced χ².
+    """
+    from lmfit.models import LinearModel, PseudoVoigtModel
+
     win = (q > q0 - half) & (q < q0 + half)
     if win.sum() < 10:
         return None
     x, yy = q[win], y[win]
     b0 = float(min(yy[0], yy[-1]))
-    area0 = float(max(np.sum(yy - b0) * step, 1e-12))
-    p0 = [area0, q0, f0, 0.3, b0, 0.0]
-    lo = [0.0, q0 - f0, 0.5 * step, 0.0, -np.inf, -np.inf]
-    hi = [np.inf, q0 + f0, 2 * half, 1.0, np.inf, np.inf]
+    model = PseudoVoigtModel(prefix="p_") + LinearModel(prefix="b_")
+    pars = model.make_params(b_intercept=b0, b_slope=0.0)
+    pars["p_amplitude"].set(value=float(max(np.sum(yy - b0) * step, 1e-12)), min=0.0)
+    pars["p_center"].set(value=q0, min=q0 - f0, max=q0 + f0)
+    pars["p_sigma"].set(value=0.5 * f0, min=0.25 * step, max=half)
+    pars["p_fraction"].set(value=0.3, min=0.0, max=1.0)
     try:
-        popt, pcov = optimize.curve_fit(_pseudo_voigt, x, yy, p0=p0, bounds=(lo, hi), maxfev=4000)
+        fit = model.fit(yy, pars, x=x, max_nfev=4000)
     except (RuntimeError, ValueError):
         return None
-    err = np.sqrt(np.clip(np.diag(pcov), 0, None))
-    if not np.all(np.isfinite(err)):
+    p = fit.params
+    if not fit.success or p["p_sigma"].stderr is None or p["p_fraction"].stderr is None:
         return None
-    height = popt[0] / popt[2]
-    noise = float(np.std(yy - _pseudo_voigt(x, *popt)))
-    if height < 10 * max(noise, 1e-12) or popt[2] > 0.99 * 2 * half or err[2] > 0.2 * popt[2]:
+    fwhm, fwhm_err = 2.0 * p["p_sigma"].value, 2.0 * p["p_sigma"].stderr
+    if not np.isfinite(fwhm_err):
+        return None
+    height = p["p_amplitude"].value / fwhm
+    noise = float(np.std(fit.residual))
+    if height < 10 * max(noise, 1e-12) or fwhm > 0.99 * 2 * half or fwhm_err > 0.2 * fwhm:
         return None
     return {
-        "q_invA": float(popt[1]),
-        "fwhm_invA": float(abs(popt[2])),
-        "fwhm_err_invA": float(err[2]),
-        "eta": float(popt[3]),
-        "eta_err": float(err[3]),
+        "q_invA": float(p["p_center"].value),
+        "fwhm_invA": float(fwhm),
+        "fwhm_err_invA": float(fwhm_err),
+        "eta": float(p["p_fraction"].value),
+        "eta_err": float(p["p_fraction"].stderr),
     }
 
 
