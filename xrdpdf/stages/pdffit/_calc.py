@@ -259,8 +259,8 @@ def sphere_envelope(r_A: np.ndarray, diameter_A: float) -> np.ndarray:
     """Sphere envelope 1 − 3x/2 + x³/2, x = r/d (0 beyond d); 1 for d ≤ 0."""
     if diameter_A <= 0:
         return np.ones_like(r_A)
-    x = r_A / diameter_A
-    return np.where(x < 1.0, 1.0 - 1.5 * x + 0.5 * x**3, 0.0)
+    x = np.minimum(r_A / diameter_A, 1.0)  # the polynomial is 0 at x = 1
+    return 1.0 + x * (0.5 * x * x - 1.5)
 
 
 def _translations(rmax_A: float, cell) -> np.ndarray:
