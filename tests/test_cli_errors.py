@@ -182,3 +182,48 @@ def test_calibrant_file_that_is_not_one(
     )
     _one_error(capsys, code, fragment)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["f.npy", name])
+
+
+def _peaks_file(path: Path, shift_invA: float = 0.0) -> np.ndarray:
+    """Rocksalt NaTiO2 (a = 4.20464 Å) 111/200/220 as Gaussians of σ 0.03 Å⁻¹, no noise."""
+    q = np.linspace(1.0, 8.0, 1400)
+    y = 100.0 + sum(
+        1000.0 * np.exp(-0.5 * ((q - 2 * np.pi * np.sqrt(n) / 4.20464) / 0.03) ** 2)
+        for n in (3, 4, 8)
+    )
+    np.savetxt(path, np.c_[q + shift_invA, y], fmt="%.6f")
+    return np.c_[q, y]
+
+
+@pytest.mark.parametrize("shift", [-3.0, -10.0])
+def test_size_and_pdf_refuse_negative_q(tmp_path, capsys, shift):
+    f = tmp_path / "neg.xy"
+    _peaks_file(f, shift)
+    line = _one_error(capsys, _main(["size", str(f), "--xtype", "q"]), str(f))
+    assert "Q values must be ≥ 0" in line
+    gr = tmp_path / "neg.gr"
+    _one_error(capsys, _main(["pdf", str(f), "--xtype", "q", "--composition", "TiO2",
+                              "-o", str(gr)]), "Q values must be ≥ 0")  # fmt: skip
+    assert not gr.exists()
+
+
+@pytest.mark.parametrize("variant", ["decimal_comma", "utf16", "utf8_bom"])
+def test_size_reads_decimal_commas_and_utf16_like_the_plain_file(tmp_path, capsys, variant):
+    """The same numbers written three other ways give the very same sizes."""
+    import json
+
+    plain = tmp_path / "plain.xy"
+    _peaks_file(plain)
+    text = plain.read_text()
+    other = tmp_path / f"{variant}.xy"
+    if variant == "decimal_comma":
+        other.write_text(text.replace(".", ",").replace(" ", "\t"))
+    else:
+        other.write_text(text, encoding="utf-16" if variant == "utf16" else "utf-8-sig")
+    results = []
+    for f in (plain, other):
+        assert _main(["size", str(f), "--xtype", "q", "--peaks", "2.59,2.99,4.23", "--json"]) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    assert len(results[0]["peaks"]) == 3
+    for a, b in zip(results[0]["peaks"], results[1]["peaks"], strict=True):
+        assert a == b  # the same parsed numbers: bit-identical fits

@@ -31,7 +31,7 @@ class Pattern:
     Parameters
     ----------
     x : (N,) ndarray
-        Radial values in ``unit``, strictly increasing.
+        Radial values in ``unit``, strictly increasing, ≥ 0 (2θ ≤ 180°).
     y : (N,) ndarray
         Intensity (or S, F, G) at each ``x``.
     unit : str
@@ -77,6 +77,16 @@ class Pattern:
             raise InputError(f"{src}: {n} intensities are NaN or inf")
         if np.any(np.diff(x) <= 0):
             raise InputError(f"{src}: radial values must be strictly increasing")
+        if x[0] < 0:  # Q = 4π sin θ/λ, 2θ and r are never negative
+            name, unit = {units.Q_A: ("Q", "Å⁻¹"), units.TTH_DEG: ("2θ", "°")}.get(
+                self.unit, ("r", "Å")
+            )
+            raise InputError(
+                f"{src}: {name} values must be ≥ 0, the first is {x[0]:g} {unit} "
+                "(a shifted or mislabelled x column?)"
+            )
+        if self.unit == units.TTH_DEG and x[-1] > 180:
+            raise InputError(f"{src}: 2θ values must be ≤ 180°, the last is {x[-1]:g}")
         wl = self.wavelength_A
         if wl is not None:
             wl = units.check_wavelength(wl)
