@@ -197,8 +197,9 @@ def _assign_rings(
     each observed ring that matches none, and −½ for each predicted, resolvable ring inside the
     observed radius range that is not seen (so that D/2 or D/√2 aliases of the true distance
     lose).  Only predicted rings resolvable from their neighbours can match, so that a dense
-    set of lines (a wrong calibrant far out in Q) explains nothing.  w grows with the peak's
-    prominence (capped) so that noise peaks count less.
+    set of lines (a wrong calibrant far out in Q) explains nothing; an observed ring where
+    unresolvable predicted rings blend is left out (``observed`` does not count it).  w grows
+    with the peak's prominence (capped) so that noise peaks count less.
     """
     order = np.argsort(radii_px)
     radii_px, strength = radii_px[order], strength[order]
@@ -225,11 +226,15 @@ def _assign_rings(
             if ok.sum() >= 2:
                 t_ok = tan_t[near[ok]]
                 d = float(np.sum(radii_px[ok] * pixel_m * t_ok) / np.sum(t_ok**2))
+        # a ring seen where two or more predicted rings blend (closer than the detector
+        # resolves: small detectors, high Q) neither matches nor counts against
+        blend = ~ok & ~resolvable[near] & (dr < tol + sep[near])
         resolvable &= (pred > rmin) & (pred < rmax)
         seen = np.zeros(pred.size, bool)
         seen[near[ok]] = True
         missing = int(np.sum(resolvable & ~seen))
-        score = float(np.sum(w[ok]) - np.sum(w[~ok]) - 0.5 * missing)
+        score = float(np.sum(w[ok]) - np.sum(w[~ok & ~blend]) - 0.5 * missing)
         if score > best.score:
-            best = _Assignment(d, int(ok.sum()), int(radii_px.size), missing, score)
+            observed = int(radii_px.size - blend.sum())
+            best = _Assignment(d, int(ok.sum()), observed, missing, score)
     return best
