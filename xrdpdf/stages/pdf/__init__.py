@@ -74,10 +74,8 @@ References
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -86,6 +84,10 @@ from xrdpdf._core import units
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
 from xrdpdf._core.results import Result
+from xrdpdf.stages.pdf._background import _auto_bkg_scale, _interp_background
+from xrdpdf.stages.pdf._composition import composition_factors, parse_composition
+from xrdpdf.stages.pdf._fourier import _gr, _is_regular, _r_grid, sine_transform
+from xrdpdf.stages.pdf._reduce import _auto_qmax, _last_nonzero_q, _Prepared, _reduce
 
 __all__ = [
     "PdfConfig",
@@ -95,104 +97,6 @@ __all__ = [
     "sine_transform",
     "transform",
 ]
-
-
-# ----------------------------------------------------------------- composition
-def parse_composition(text: str) -> dict[str, float]:
-    """Atom counts of a chemical formula (``xraydb.chemparse``); repeats are summed.
-
-    Parameters
-    ----------
-    text : str
-        Formula such as ``"TiO2"``, ``"Na0.5TiO2"``, ``"Zr H2 P2 O8 H2 O"`` or
-        ``"Zr(HPO4)2.H2O"`` (spaces ignored; parentheses and a ``.`` before
-        water of crystallisation as xraydb reads them).
-
-    Returns
-    -------
-    dict
-        Element symbol → number of atoms.
-
-    Raises
-    ------
-    InputError
-        On an empty or unreadable formula, a zero count, or an element that
-        has no X-ray form factor in xraydb.
-
-    Examples
-    --------
-    >>> parse_composition("Zr H2 P2 O8 H2 O")
-    {'Zr': 1.0, 'H': 4.0, 'P': 2.0, 'O': 9.0}
-    """
-    import xraydb
-
-    if not isinstance(text, str) or not text.strip():
-        raise InputError(f"composition must be a formula such as 'TiO2', got {text!r}")
-    try:
-        parsed = xraydb.chemparse("".join(text.split()))
-    except ValueError as exc:
-        first = str(exc).splitlines()[0]
-        bad = re.match(r"'(\w+)' is not an element symbol", first)
-        what = f"unknown element {bad.group(1)!r} in" if bad else "cannot read"
-        raise InputError(
-            f"{what} composition {text!r} ({first}): write it like 'TiO2' or "
-            "'Zr H2 P2 O8 H2 O' (element symbols with counts)"
-        ) from None
-    if not parsed:
-        raise InputError(f"cannot read composition {text!r}: no elements found")
-    out: dict[str, float] = {}
-    for sym, n in parsed.items():
-        if not float(n) > 0:
-            raise InputError(f"composition {text!r}: count of {sym} must be > 0, got {n}")
-        _check_f0(sym)
-        out[sym] = float(n)
-    return out
-
-
-@lru_cache(maxsize=128)
-def _check_f0(symbol: str) -> None:
-    """Raise InputError unless xraydb has a Waasmaier–Kirfel f0 for ``symbol``."""
-    import xraydb
-
-    if symbol not in xraydb.f0_ions(symbol):
-        raise InputError(f"unknown element {symbol!r}: xraydb has no X-ray form factor for it")
-
-
-def _f0(symbol: str, q_invA: np.ndarray) -> np.ndarray:
-    import xraydb
-
-    return np.asarray(xraydb.f0(symbol, np.asarray(q_invA, float) / (4.0 * np.pi)), float)
-
-
-def composition_factors(
-    composition: str | Mapping[str, float], q_invA
-) -> tuple[np.ndarray, np.ndarray]:
-    r"""⟨f²⟩ and ⟨f⟩² of a composition at Q.
-
-    Parameters
-    ----------
-    composition : str or mapping
-        Formula (see :func:`parse_composition`) or element → count.
-    q_invA : (N,) array_like
-        Q in Å⁻¹.
-
-    Returns
-    -------
-    f2avg, favg2 : (N,) ndarray
-        :math:`\sum_a c_a f_a^2` and :math:`(\sum_a c_a f_a)^2` (electrons²),
-        :math:`c_a` the atom fractions.
-    """
-    comp = parse_composition(composition) if isinstance(composition, str) else dict(composition)
-    total = float(sum(comp.values()))
-    q = np.asarray(q_invA, float)
-    f2 = np.zeros_like(q)
-    f1 = np.zeros_like(q)
-    for sym, n in comp.items():
-        f = _f0(sym, q)
-        c = n / total
-        f2 += c * f * f
-        f1 += c * f
-    return f2, f1 * f1
 
 
 # ---------------------------------------------------------------------- config
@@ -222,7 +126,8 @@ class PdfConfig:
         Multiply F(Q) by the Lorch function sinc(Q/qmax) before the transform.
     bkg_scale : float or "auto"
         Background scale [bgscale]; ``"auto"`` minimises the unphysical signal
-        of G(r) below the first-neighbour distance.
+        of G(r) below the first-neighbour distance, or refuses when the
+        transform settings move that minimum (see :func:`transform`).
     rfirst_A : float or None
         First-neighbour distance used by ``bkg_scale="auto"`` (found from G(r)
         when ``None``).
@@ -363,380 +268,6 @@ class PdfResult(Result):
 
 
 # ------------------------------------------------------------------- transform
-def _r_grid(rmin: float, rmax: float, rstep: float) -> np.ndarray:
-    n = int(np.floor((rmax - rmin) / rstep + 1e-9)) + 1
-    return rmin + rstep * np.arange(n)
-
-
-def _is_regular(q: np.ndarray) -> bool:
-    """Whether every Q_i lies within 10⁻³ΔQ of Q_0 + iΔQ (text files round the grid).
-
-    The phase error of treating such a grid as exact is < 10⁻³ΔQ·r (≈ 2·10⁻³ rad
-    at r = 100 Å for ΔQ = 0.02 Å⁻¹).
-    """
-    if q.size < 2:
-        return False
-    dq = (q[-1] - q[0]) / (q.size - 1)
-    ideal = q[0] + dq * np.arange(q.size)
-    return bool(dq > 0 and np.max(np.abs(q - ideal)) <= 1e-3 * dq)
-
-
-def _cell_widths(q: np.ndarray) -> np.ndarray:
-    """Integration weights: ΔQ on a regular grid, midpoint-cell widths otherwise."""
-    if q.size == 1:
-        return np.ones(1)
-    w = np.empty_like(q)
-    w[1:-1] = 0.5 * (q[2:] - q[:-2])
-    w[0] = q[1] - q[0]
-    w[-1] = q[-1] - q[-2]
-    return w
-
-
-@lru_cache(maxsize=16)
-def _czt_plan(n: int, m: int, dq: float, dr: float, r0: float):
-    from scipy.signal import CZT
-
-    return CZT(n, m, w=np.exp(1j * dq * dr), a=np.exp(-1j * dq * r0))
-
-
-def _sum_exp(c: np.ndarray, q: np.ndarray, r: np.ndarray, regular: bool) -> np.ndarray:
-    """Σ_i c_i exp(i Q_i r_j) (complex) for all r_j."""
-    if regular and r.size > 1 and q.size > 1:
-        dq = (q[-1] - q[0]) / (q.size - 1)
-        dr = (r[-1] - r[0]) / (r.size - 1)
-        plan = _czt_plan(int(q.size), int(r.size), float(dq), float(dr), float(r[0]))
-        return plan(c.astype(complex)) * np.exp(1j * q[0] * r)
-    out = np.empty(r.size, complex)
-    chunk = max(1, 4_000_000 // max(q.size, 1))
-    for j in range(0, r.size, chunk):
-        rr = r[j : j + chunk]
-        out[j : j + chunk] = np.exp(1j * np.multiply.outer(rr, q)) @ c
-    return out
-
-
-def sine_transform(
-    q_invA, fq, r_A, *, sigma=None, window=None, neighbour_cov=None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    r"""G(r) = (2/π) Σ w_i F_i M_i sin(Q_i r) and its σ.
-
-    Parameters
-    ----------
-    q_invA : (N,) array_like
-        Increasing Q (Å⁻¹); a regular grid uses a chirp-z transform (exact,
-        O((N+M) log(N+M))), an irregular one a direct sum.
-    fq : (N,) array_like
-        F(Q) in Å⁻¹.
-    r_A : (M,) array_like
-        Regular r grid (Å).
-    sigma : (N,) array_like, optional
-        σ of F(Q).
-    window : (N,) array_like, optional
-        Modification function M(Q) (e.g. Lorch); 1 if omitted.
-    neighbour_cov : (N-1,) array_like, optional
-        Covariance c_i of F_i and F_{i+1} (e.g. after linear interpolation
-        onto another grid); regular grids only.  Adds
-        :math:`2(2/\pi)^2\sum_i c_i s_i s_{i+1}`, :math:`s_i = w_i M_i \sin Q_i r`.
-
-    Returns
-    -------
-    gr : (M,) ndarray
-        G(r) in Å⁻².
-    sigma_gr : (M,) ndarray or None
-        :math:`\sigma_G^2 = (2/\pi)^2\sum_i (w_i M_i \sigma_i)^2 \sin^2 Q_i r`,
-        evaluated as :math:`\tfrac12\sum a_i - \tfrac12\mathrm{Re}\sum a_i e^{2iQ_i r}`.
-
-    Notes
-    -----
-    Weights :math:`w_i` are ΔQ on a regular grid (rectangle rule, as PDFgetX3)
-    and midpoint-cell widths otherwise.
-    """
-    q = np.asarray(q_invA, float)
-    f = np.asarray(fq, float)
-    r = np.asarray(r_A, float)
-    regular = _is_regular(q)
-    w = _cell_widths(q)
-    if window is not None:
-        w = w * np.asarray(window, float)
-    g = (2.0 / np.pi) * _sum_exp(w * f, q, r, regular).imag
-    if sigma is None:
-        return g, None
-    a = (w * np.asarray(sigma, float)) ** 2
-    var = 0.5 * a.sum() - 0.5 * _sum_exp(a, 2.0 * q, r, regular).real
-    if neighbour_cov is not None and q.size > 1:
-        if not regular:
-            raise InputError("neighbour_cov needs a regular Q grid")
-        dq = (q[-1] - q[0]) / (q.size - 1)
-        b = np.asarray(neighbour_cov, float) * w[:-1] * w[1:]
-        # 2 Σ b s_i s_{i+1} with 2 sin x sin y = cos(x − y) − cos(x + y)
-        var = var + b.sum() * np.cos(dq * r) - _sum_exp(b, 2.0 * q[:-1] + dq, r, True).real
-    return g, (2.0 / np.pi) * np.sqrt(np.clip(var, 0.0, None))
-
-
-def _poly_basis(q: np.ndarray, n: int, qlo: float, qhi: float) -> np.ndarray:
-    """Columns T_j(x), j < n, x = Q mapped from [qlo, qhi] onto [−1, 1] (Chebyshev, numpy).
-
-    Times Q (as the callers use them) they span the same space as Q, Q², …, Qⁿ but are well
-    conditioned, so the normal equations are accurate (and much faster than an SVD on a busy
-    host).
-    """
-    x = (2.0 * q - (qlo + qhi)) / (qhi - qlo)
-    if n == 0:
-        return np.empty((q.size, 0))
-    return np.polynomial.chebyshev.chebvander(x, n - 1)
-
-
-def _poly_correction(q: np.ndarray, fm: np.ndarray, degree: float) -> np.ndarray:
-    """P(Q) = B(Q)/Q of the blended fit of F_m (module Notes); S = S_m − P."""
-    lo = int(np.floor(degree + 1e-9))
-    alpha = degree - lo
-    t = _poly_basis(q, lo + 1, float(q[0]), float(q[-1]))
-    out = np.zeros_like(q)
-    for n, weight in ((lo, 1.0 - alpha), (lo + 1, alpha)):
-        if n == 0 or weight < 1e-9:
-            continue
-        tn = t[:, :n]
-        basis = q[:, None] * tn
-        coef = np.linalg.solve(basis.T @ basis, basis.T @ fm)
-        out += weight * (tn @ coef)
-    return out
-
-
-def _poly_projectors(q: np.ndarray, degree: float) -> tuple[np.ndarray, np.ndarray]:
-    """Orthonormal columns U and weights v with F = F_m − U diag(v) Uᵀ F_m (the blend)."""
-    lo = int(np.floor(degree + 1e-9))
-    alpha = degree - lo
-    t = _poly_basis(q, lo + 1, float(q[0]), float(q[-1]))
-    cols, wts = [], []
-    for n, weight in ((lo, 1.0 - alpha), (lo + 1, alpha)):
-        if n == 0 or weight < 1e-9:
-            continue
-        u, _ = np.linalg.qr(q[:, None] * t[:, :n])
-        cols.append(u)
-        wts.append(np.full(n, weight))
-    if not cols:
-        return np.zeros((q.size, 0)), np.zeros(0)
-    return np.hstack(cols), np.concatenate(wts)
-
-
-def _interp_background(
-    sample_q: np.ndarray, background: Pattern, qlo: float, qhi: float
-) -> tuple[np.ndarray, np.ndarray | None]:
-    bq = background.q
-    step = float(np.median(np.diff(bq)))
-    if bq[0] > qlo + 0.5 * step or bq[-1] < qhi - 0.5 * step:
-        raise InputError(
-            f"background {background.source} covers Q = {bq[0]:.4g}–{bq[-1]:.4g} Å⁻¹ but the "
-            f"sample needs {qlo:.4g}–{qhi:.4g} Å⁻¹; it cannot be interpolated onto the sample grid"
-        )
-    ib = np.interp(sample_q, bq, background.y)
-    sb = None if background.sigma is None else np.interp(sample_q, bq, background.sigma)
-    return ib, sb
-
-
-def _last_nonzero_q(q: np.ndarray, y: np.ndarray) -> float:
-    nz = np.nonzero(y != 0)[0]
-    if nz.size == 0:
-        raise InputError("all intensities are zero")
-    return float(q[nz[-1]])
-
-
-def _noise_var(f: np.ndarray, sig: np.ndarray | None) -> np.ndarray:
-    """Per-point noise variance of F: from σ, else from second differences."""
-    if sig is not None:
-        return sig**2
-    d = np.zeros_like(f)
-    d[1:-1] = f[1:-1] - 0.5 * (f[:-2] + f[2:])
-    d[0], d[-1] = d[1], d[-2]
-    return d**2 / 1.5
-
-
-def _auto_qmax(q: np.ndarray, f: np.ndarray, sig: np.ndarray | None, qmin: float) -> float:
-    """Upper edge of the last 1 Å⁻¹ window before noise variance exceeds signal variance."""
-    nv = _noise_var(f, sig)
-    width = 1.0
-    edges = np.arange(max(qmin, q[0]), q[-1] + 1e-12, width)
-    qmax = float(q[-1])
-    for lo in edges:
-        hi = lo + width
-        m = (q >= lo) & (q < hi)
-        if m.sum() < 5 or lo < 3.0:
-            continue
-        noise = float(nv[m].mean())
-        signal = float(np.mean(f[m] ** 2)) - noise
-        if signal < noise:
-            qmax = float(lo)
-            break
-    qmax = max(qmax, min(q[-1], qmin + 2.0))
-    return float(q[q <= qmax + 1e-12][-1])
-
-
-def _first_peak(r: np.ndarray, g: np.ndarray, rlo: float) -> float:
-    m = (r >= rlo) & (r <= 5.0)
-    if m.sum() < 3:
-        raise InputError("cannot find the first-neighbour peak: r grid must cover 1–5 Å")
-    rr, gg = r[m], g[m]
-    top = gg.max()
-    is_max = np.r_[False, (gg[1:-1] > gg[:-2]) & (gg[1:-1] >= gg[2:]), False]
-    cand = np.nonzero(is_max & (gg > 0.5 * top) & (gg > 0))[0]
-    if cand.size == 0:
-        raise InputError("cannot find the first-neighbour peak of G(r); give rfirst")
-    return float(rr[cand[0]])
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    q: np.ndarray
-    i_s: np.ndarray
-    s_s: np.ndarray | None
-    i_b: np.ndarray | None
-    s_b: np.ndarray | None
-    f2avg: np.ndarray
-    favg2: np.ndarray
-    qmin: float
-    qmaxinst: float
-    degree: float
-    regular: bool
-
-
-def _reduce(p: _Prepared, bkg_scale: float):
-    """I_c, σ_c, k, S, σ_S, F, σ_F on the prepared grid for one background scale."""
-    ic = p.i_s if p.i_b is None else p.i_s - bkg_scale * p.i_b
-    if p.s_s is None:
-        sc = None
-    elif p.s_b is None or p.i_b is None:
-        sc = p.s_s
-    else:
-        sc = np.sqrt(p.s_s**2 + (bkg_scale * p.s_b) ** 2)
-    wt = 1.0 / p.favg2**2
-    den = float(np.sum(ic * ic * wt))
-    k = float(np.sum(ic * p.f2avg * wt)) / den if den > 0 else np.nan
-    if not np.isfinite(k) or k <= 0:
-        raise InputError(
-            f"background-subtracted intensity is mostly negative (bkg scale {bkg_scale:g}); "
-            "lower the background scale"
-        )
-    sm1 = (k * ic - p.f2avg) / p.favg2  # S_m - 1
-    fm = p.q * sm1
-    s = 1.0 + sm1 - _poly_correction(p.q, fm, p.degree)
-    f = p.q * (s - 1.0)
-    ss = None if sc is None else k * sc / p.favg2
-    sf = None if ss is None else p.q * ss
-    return ic, sc, k, s, ss, f, sf
-
-
-def _fq_grid(q: np.ndarray, qmax: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Grid Q_k = kΔQ in [Q_0, qmax] of a regular input grid, its left neighbours i and fractions t.
-
-    ``None`` when the input is irregular or already on that grid (t ≈ 0).
-    """
-    if not _is_regular(q) or q.size < 2:
-        return None
-    dq = (q[-1] - q[0]) / (q.size - 1)
-    k = np.arange(np.ceil(q[0] / dq - 1e-9), np.floor(min(qmax, q[-1]) / dq + 1e-9) + 1)
-    qg = k * dq
-    x = (qg - q[0]) / dq
-    i = np.clip(np.floor(x + 1e-9).astype(int), 0, q.size - 2)
-    t = np.clip(x - i, 0.0, 1.0)
-    if np.all(t < 1e-6):
-        return None
-    return qg, i, t
-
-
-def _gr(p: _Prepared, f, sf, qmax: float, lorch: bool, r: np.ndarray, fq_grid: bool = True):
-    """G(r) and σ_G of F on p.q, with the σ of the polynomial projection propagated exactly.
-
-    F = (1 − P) F_m with P = U diag(v) Uᵀ (:func:`_poly_projectors`), and G = H F for the
-    linear map H (regrid, window, sine sum).  For D = diag(σ_F²):
-    Var G = diag(H D Hᵀ) − 2 diag(H P D Hᵀ) + diag(H P D P Hᵀ); the first term is the
-    closed-form :func:`sine_transform` σ, the others need one transform per column of U.
-    """
-    g, sg = _gr_linear(p.q, f, sf, qmax, lorch, r, fq_grid)
-    if sf is None:
-        return g, None
-    u, v = _poly_projectors(p.q, p.degree)
-    if v.size == 0:
-        return g, sg
-    d = sf**2
-    hu = np.array(
-        [_gr_linear(p.q, u[:, j], None, qmax, lorch, r, fq_grid)[0] for j in range(v.size)]
-    )
-    hdu = np.array(
-        [_gr_linear(p.q, d * u[:, j], None, qmax, lorch, r, fq_grid)[0] for j in range(v.size)]
-    )
-    c = (u * d[:, None]).T @ u
-    vhu = v[:, None] * hu
-    var = sg**2 - 2.0 * np.sum(vhu * hdu, axis=0) + np.einsum("cr,cd,dr->r", vhu, c, vhu)
-    return g, np.sqrt(np.clip(var, 0.0, None))
-
-
-def _gr_linear(q_all, f, sf, qmax: float, lorch: bool, r: np.ndarray, fq_grid: bool):
-    m = q_all <= qmax + 1e-9
-    grid = _fq_grid(q_all, qmax) if fq_grid else None
-    if grid is None:
-        q = q_all[m]
-        win = np.sinc(q / qmax) if lorch else None
-        return sine_transform(q, f[m], r, sigma=None if sf is None else sf[m], window=win)
-    qg, i, t = grid
-    fg = (1.0 - t) * f[i] + t * f[i + 1]
-    win = np.sinc(qg / qmax) if lorch else None
-    if sf is None:
-        return sine_transform(qg, fg, r, window=win)
-    var = ((1.0 - t) * sf[i]) ** 2 + (t * sf[i + 1]) ** 2
-    # neighbours k, k+1 share input point i_k + 1 (weights t_k and 1 − t_{k+1})
-    cov = np.where(i[1:] == i[:-1] + 1, t[:-1] * (1.0 - t[1:]) * sf[i[:-1] + 1] ** 2, 0.0)
-    return sine_transform(qg, fg, r, sigma=np.sqrt(var), window=win, neighbour_cov=cov)
-
-
-def _auto_bkg_scale(
-    p: _Prepared, qmax: float, lorch: bool, rpoly: float, rfirst: float | None
-) -> tuple[float, float]:
-    ratio = p.i_s / np.where(p.i_b > 0, p.i_b, np.nan)
-    ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
-    smax = 1.5 * float(np.percentile(ratio, 2)) if ratio.size else 1.0
-    rr = _r_grid(0.0, 8.0, 0.01)
-    if rfirst is None:
-        _, _, _, _, _, f0, _ = _reduce(p, 0.0)
-        g0, _ = _gr(p, f0, None, qmax, lorch, rr)
-        rfirst = _first_peak(rr, g0, max(rpoly, 1.0))
-    lo, hi = max(rpoly, 0.5), 0.85 * rfirst
-    low = (rr >= lo) & (rr <= hi)
-    peak = (rr >= rfirst - 0.3) & (rr <= rfirst + 0.3)
-    if low.sum() < 5:
-        raise InputError(
-            f"bkg scale auto needs r points between {lo:.3g} and {hi:.3g} Å "
-            "(first neighbour too close to rpoly)"
-        )
-    x = rr[low]
-
-    def cost(s: float) -> float:
-        try:
-            *_, f, _ = _reduce(p, s)
-        except InputError:
-            return np.inf
-        g, _ = _gr(p, f, None, qmax, lorch, rr)
-        y = g[low]
-        slope = float(x @ y) / float(x @ x)
-        h = float(g[peak].max())
-        return float(np.sqrt(np.mean((y - slope * x) ** 2))) / max(h, 1e-12)
-
-    grid = np.linspace(0.0, smax, 41)
-    costs = np.array([cost(s) for s in grid])
-    i = int(np.argmin(costs))
-    if i == 0 or i == grid.size - 1 or not np.isfinite(costs[i]):
-        # a minimum at the edge of the search is no minimum: on sample + container
-        # mixtures of known scale the criterion ends there (tests/test_pdf_bkg.py)
-        raise InputError(
-            f"bkg scale auto: the low-r criterion has no minimum inside 0–{smax:.3g} "
-            "(the data do not determine the background scale); give bkg_scale"
-        )
-    from scipy.optimize import minimize_scalar
-
-    a, b = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
-    if b > a:
-        res = minimize_scalar(cost, bounds=(a, b), method="bounded", options={"xatol": 1e-4})
-        if res.fun <= costs[i]:
-            return float(res.x), rfirst
-    return float(grid[i]), rfirst
 
 
 def transform(pattern: Pattern, config: PdfConfig, background: Pattern | None = None) -> PdfResult:
@@ -774,7 +305,12 @@ def transform(pattern: Pattern, config: PdfConfig, background: Pattern | None = 
     [0, 1.5·p₂(I_s/I_bg)] (p₂ = 2nd percentile) minimising the RMS deviation
     of G(r) on [max(rpoly, 0.5), 0.85·r₁] from the best line through the
     origin (the physical −4πρ₀r), relative to the first-neighbour peak height
-    at r₁.
+    at r₁; found again with the Lorch window switched and with Q_max lowered
+    by 15 %, and refused (InputError) when the three differ by more than 5 %
+    or the minimum lies at the edge of the search: a physical scale does not
+    depend on those settings.  On sample + Kapton mixtures and on the real
+    Ni + Kapton set the criterion is refused (tests/test_pdf_bkg.py,
+    tests/test_pdf.py); give the scale.
 
     Examples
     --------
