@@ -196,3 +196,23 @@ def test_reducer_uses_the_snapshot(files, monkeypatch):
     assert red.wavelength_A == pytest.approx(0.1173, rel=1e-12)
     b = next(red.iter_frames([files["tif"]]))
     np.testing.assert_array_equal(b.pattern.y, a.pattern.y)
+
+
+def test_relative_mask_from_another_folder_is_not_restored(files, tmp_path, monkeypatch):
+    """``--mask mask.tif`` in another working directory is another file: no snapshot."""
+    for name, rows in (("a", slice(0, 30)), ("b", slice(200, 256))):
+        (tmp_path / name).mkdir()
+        m = np.zeros(SHAPE, dtype=np.uint8)
+        m[rows, :] = 1
+        tifffile.imwrite(tmp_path / name / "m.tif", m)
+    settings = IntegrationSettings(npt=NPT)
+    results = []
+    for name in ("a", "b"):
+        monkeypatch.chdir(tmp_path / name)
+        integ = integrator_from_files(
+            files["poni"], settings, mask="m.tif", cache_dir=files["cache"]
+        )
+        results.append((integ, integ.integrate(files["frame"])))
+    (_, a), (second, b) = results
+    assert not isinstance(second.ai, GeometrySnapshot)
+    assert a.metadata["corrections"]["mask_pixels"] != b.metadata["corrections"]["mask_pixels"]

@@ -41,10 +41,10 @@ class GeometrySnapshot:
     on first use and is taken from it.
 
     The key is a SHA-256 over the bytes and absolute path of the PONI (or
-    WorkerConfig), the settings and the mask, dark and flat arguments as given,
-    and the installed pyFAI's ``version.py`` (path, size, mtime); the snapshot
-    also records size and mtime (ns) of every mask, dark and flat file it
-    resolved, and is ignored when one of them changed.
+    WorkerConfig), the settings, the mask, dark and flat arguments as given, the
+    working directory and the installed pyFAI's ``version.py`` (path, size,
+    mtime); the snapshot also records size and mtime (ns) of every mask, dark
+    and flat file it resolved, and is ignored when one of them changed.
 
     Attributes
     ----------
@@ -140,6 +140,8 @@ def snapshot_path(
             for k, v in files.items()
         },
         "pyfai": pyfai_install(),
+        # relative mask, dark and flat names (also a WorkerConfig's) mean other files elsewhere
+        "cwd": os.getcwd(),
     }
     text = json.dumps(key, sort_keys=True, default=str)
     digest = hashlib.sha256(text.encode()).hexdigest()[:32]
