@@ -378,3 +378,22 @@ def test_256_detector_with_blended_rings_calibrates():
     assert math.hypot(res.beam_center_px[0] - cx, res.beam_center_px[1] - cy) < 0.3
     with pytest.raises(CalibrationError, match="rings"):  # negative control: wrong calibrant
         C.calibrate(img, calibrant="Ni", wavelength_A=WL_A)
+
+
+@pytest.mark.slow
+def test_sharp_rings_beamstop_arm_2048_without_guesses(monkeypatch):
+    """2048² at 0.35 m, tilted, beamstop and arm, rings of 0.0187 Å⁻¹ FWHM (0.02° in 2θ, below
+    a pixel): the outer ellipses pull the whole-image symmetry centre ~10 px off the beam; the
+    inner-ring centre is within a pixel, so the sharp rings do not split in the profile.
+    """
+    monkeypatch.setattr(sys.modules[__name__], "FWHM_U", 0.0)
+    monkeypatch.setattr(sys.modules[__name__], "FWHM_W", 0.0187**2)
+    ai = _geometry((2048, 2048), 200e-6, 0.35, 1024 + 23, 1024 - 31, rot1=0.01, rot2=-0.02)
+    img = simulate(ai, seed=1)
+    d, cx, cy, r1, r2 = _truth(ai)
+    res = C.calibrate(
+        img, calibrant="CeO2", wavelength_A=WL_A, detector=Detector(200e-6, 200e-6)
+    )
+    assert abs(res.direct_distance_m - d) < 0.1e-3
+    assert math.hypot(res.beam_center_px[0] - cx, res.beam_center_px[1] - cy) < 0.3
+    assert abs(res.rot1_rad - r1) < 0.002 and abs(res.rot2_rad - r2) < 0.002

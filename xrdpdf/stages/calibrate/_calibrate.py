@@ -44,6 +44,7 @@ from xrdpdf._core.results import Result
 from xrdpdf.stages.calibrate._start import (
     _assign_rings,
     _centre_from_symmetry,
+    _inner_centre,
     _pixels,
     _profile_peaks,
     _radial_profile,
@@ -326,6 +327,7 @@ def _start_geometry(img, valid, cal, pixel_m, center_guess_px, distance_guess_m,
     ny, nx = img.shape
     window = max(50.0, 0.1 * max(ny, nx))
     cx, cy = _centre_from_symmetry(img, valid, center_guess_px, window)
+    cx, cy = _inner_centre(img, valid, cx, cy)
     px = _pixels(img, valid, 400_000)
     # profile around the rough centre -> ring radii -> radius that holds ~8 rings
     rad, prof, sem = _radial_profile(img, valid, cx, cy)

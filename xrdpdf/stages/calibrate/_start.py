@@ -64,6 +64,31 @@ def _centre_from_symmetry(
     return (kx + 1) * b / 2.0, (ky + 1) * b / 2.0
 
 
+def _inner_centre(
+    img: np.ndarray, valid: np.ndarray, cx: float, cy: float
+) -> tuple[float, float]:
+    """The symmetry centre again, from the inner rings only, around a first centre (cx, cy).
+
+    Near the beam the rings are circles about the beam centre; further out a detector tilt
+    makes them ellipses whose centres drift with radius, and on a large detector those outer
+    rings (most of the pixels) pull the whole-image symmetry centre off by several pixels,
+    enough to split a ring sharper than a pixel in the radial profile.
+    """
+    h = int(max(128, 0.15 * max(img.shape)))
+    if 2 * h >= min(img.shape):
+        return cx, cy
+    x0, y0 = max(0, int(cx) - h), max(0, int(cy) - h)
+    x1, y1 = int(cx) + h, int(cy) + h
+    sub, ok = img[y0:y1, x0:x1], valid[y0:y1, x0:x1]
+    if ok.sum() < 0.25 * ok.size:
+        return cx, cy
+    try:
+        sx, sy = _centre_from_symmetry(sub, ok, (cx - x0, cy - y0), max(20.0, 0.25 * h))
+    except CalibrationError:
+        return cx, cy
+    return sx + x0, sy + y0
+
+
 @dataclass
 class _Pixels:
     """Valid pixel positions (pyFAI coordinates: centre of pixel i at i + 0.5) and values."""
