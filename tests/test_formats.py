@@ -3,7 +3,8 @@
 Truth comes from outside the reader: the vendor's own ASCII export of the same
 file (Bruker XCH ``.UXD``), the file's plain-text members read here with
 numpy, the header's closed-form axis (start + i·step), or the reference values
-another reader (FAIRmat readers-xrd) stored beside the file.
+another reader stored beside the file (FAIRmat readers-xrd; xrdpattern through xylib),
+or the same scan in a second layout from the same repository (GSAS-II ``.gda``/``.dat``).
 """
 
 import bz2
@@ -12,6 +13,8 @@ import json
 import lzma
 import re
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -266,7 +269,8 @@ def test_pdfgetx2_gr_real_file_gzipped():
     np.testing.assert_array_equal(p.sigma, rows[:, 3])  # dG, not dr
 
 
-# ---- Bruker RAW v1, v2, v4: no public sample found with a license; files are built here
+# ---- Bruker RAW v1, v2 (and v4 range layouts the real v4 file lacks): no public sample
+# of v1/v2 found with a license; files are built here
 # from the layouts of the DIFFRAC-AT manual as xylib (bruker_raw.cpp) documents them
 def _raw_v4(ranges, scan="Locked Coupled"):
     import struct
@@ -341,3 +345,68 @@ def test_bruker_raw_v4_other_scan_types_refused(tmp_path):
     (tmp_path / "r.raw").write_bytes(_raw_v4([(10.0, 0.1, 1.0, [1.0, 2.0])], scan="Rocking Curve"))
     with pytest.raises(InputError, match="Rocking Curve"):
         read_pattern(tmp_path / "r.raw")
+
+
+# ---- real files for RAW v4 and GSAS ESD / FXYE (tests/data/formats/LICENSE.md)
+def test_bruker_raw_v4_matches_xylib_export_and_the_installed_convert(tmp_path):
+    # aimat-lab/xrdpattern's bruker.raw (RAW4.00, DIFFRAC.SUITE 2021) and the JSON that
+    # xrdpattern wrote from it through xylib (another reader, another language)
+    path = DATA / "xrdpattern_bruker_v4.raw"
+    p = read_pattern(path)
+    ref = json.loads(gzip.decompress((DATA / "xrdpattern_bruker_v4.aimat.json.gz").read_bytes()))
+    x_ref, y_ref = np.asarray(ref["two_theta_values"]), np.asarray(ref["intensities"])
+    assert p.unit == "2th_deg" and p.x.size == x_ref.size == 4059
+    np.testing.assert_array_equal(p.y, y_ref)  # integer counts, exactly
+    # the JSON prints 2θ with 6 decimals: round-off ≤ 5e-7°
+    np.testing.assert_allclose(p.x, x_ref, rtol=0, atol=5e-7 + 1e-12)
+    tube = json.loads(json.loads(ref["label"])["xray_info"])
+    assert p.wavelength_A == float(tube["primary_wavelength"]) == 1.5406
+    assert p.metadata["wavelength_ka2_A"] == float(tube["secondary_wavelength"])
+    assert p.metadata["anode"] == "Cu" and p.metadata["scan_type"] == "Locked Coupled"
+    exe = Path(sys.executable).parent / "xrdpdf"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "xrdpdf.cli"]
+    out = subprocess.run(
+        [*cmd, "convert", str(path), "-o", str(tmp_path), "--format", "xye", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rec = json.loads(out.stdout)["written"][0]
+    assert (rec["x_unit"], rec["anode"], rec["n_points"]) == ("2th_deg", "Cu", 4059)
+    assert rec["wavelength_A"] == 1.5406
+    back = read_pattern(rec["path"])
+    np.testing.assert_allclose(back.x, x_ref, rtol=0, atol=5e-7 + 1e-12)
+    np.testing.assert_array_equal(back.y, y_ref)
+
+
+def test_gsas_esd_real_file_matches_its_dat_export():
+    # GSAS-II Exercises/MCSA: 3-aminoquinoline as a GSAS ESD bank (Quinoli.gda) and the
+    # same scan as Quinoli.dat (start step end, then rows of 10 counts and 10 σ)
+    p = read_pattern(DATA / "Quinoli.gda.xz", wavelength_A=1.0)
+    lines = lzma.decompress((DATA / "Quinoli.dat.xz").read_bytes()).decode().splitlines()
+    start, step, end = (float(v) for v in lines[0].split())
+    rows = [np.asarray(ln.split(), float) for ln in lines[1:] if ln.strip()]
+    y, s = np.concatenate(rows[0::2]), np.concatenate(rows[1::2])
+    assert p.metadata["gsas_record"] == "ESD" and p.metadata["title"] == "3-aminoquinoline"
+    assert p.x.size == y.size == 7361
+    np.testing.assert_allclose(p.x, start + step * np.arange(y.size), rtol=1e-14)
+    assert p.x[-1] == pytest.approx(end, abs=1e-12)
+    np.testing.assert_array_equal(p.y, y)  # both print counts with one decimal
+    # the .gda prints σ with 1 decimal, the .dat with 2: they differ by ≤ 0.05 + 0.005
+    np.testing.assert_allclose(p.sigma, s, rtol=0, atol=0.055)
+
+
+def test_gsas_fxye_real_11bm_file_with_its_long_header():
+    # GSAS-II Exercises/sucrose/11bmb_0842.fxye: 59 '#' header lines before BANK,
+    # "# Mean wavelength is:     0.589183", BANK 1 23699 23699 CONS 49.900 0.100 0 0 FXYE
+    text = lzma.decompress((DATA / "11bmb_0842.fxye.xz").read_bytes()).decode()
+    p = read_pattern(DATA / "11bmb_0842.fxye.xz")
+    assert p.unit == "2th_deg" and p.wavelength_A == 0.589183
+    assert p.metadata["gsas_record"] == "FXYE" and p.x.size == 23699
+    body = text.split("FXYE", 1)[1].splitlines()[1:]
+    rows = np.asarray([ln.split() for ln in body if ln.strip()], float)
+    np.testing.assert_array_equal(p.x, rows[:, 0] / 100.0)  # centidegrees
+    np.testing.assert_array_equal(p.y, rows[:, 1])
+    np.testing.assert_array_equal(p.sigma, rows[:, 2])
+    assert (p.x[0], p.y[0], p.sigma[0]) == (0.499, 36.198, 6.17527)  # read by hand
+    assert (p.x[-1], p.y[-1], p.sigma[-1]) == (24.197, 12.4583, 3.48224)

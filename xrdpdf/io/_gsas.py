@@ -10,12 +10,15 @@ Record types, after GSAS-II's ``G2pwd_fxye`` reader:
 * ``ESD``: 5 (y, σ) pairs of ``F8.0`` a line;
 * ``FXYE``: free-format x, y, σ a line.
 
+λ is taken from an APS 11-BM header comment (``# Calibrated wavelength = …``).
+
 ``RALF`` and ``TIME_MAP`` bins are time of flight (µs): xrdpdf patterns carry Q,
 2θ or r, so those banks are refused with that reason.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +28,25 @@ from xrdpdf._core.errors import InputError
 
 __all__ = ["find_bank", "read_gsas"]
 
+#: Header comment stating λ in Å, as APS 11-BM writes it ("# Calibrated wavelength =
+#: 0.413259", "# Mean wavelength is:     0.589183").
+_WAVELENGTH = re.compile(
+    r"^#\s*(?:calibrated|mean) wavelength(?: is)?\s*[=:]\s*([0-9.]+)\s*$", re.I
+)
+
 
 def find_bank(lines: list[str]) -> int | None:
-    """Index of the first ``BANK`` line within the first 10 lines, or None."""
-    for i, line in enumerate(lines[:10]):
+    """Index of the first ``BANK`` line among the first 10 lines that are not ``#``
+    comments (APS 11-BM FXYE files put ~60 ``#`` lines before it), or None."""
+    seen = 0
+    for i, line in enumerate(lines):
+        if i > 0 and line.startswith("#"):
+            continue
         if line.startswith("BANK ") and i > 0:
             return i
+        seen += 1
+        if seen >= 10:
+            break
     return None
 
 
@@ -43,6 +59,9 @@ def read_gsas(path: Path, lines: list[str]) -> list[dict[str, Any]]:
             break
         if line.lower().startswith("instrument parameter"):
             meta["instrument_parameter_file"] = line.split(None, 3)[-1].strip()
+        wl = _WAVELENGTH.match(line.strip())
+        if wl and "wavelength_A" not in meta:
+            meta["wavelength_A"] = float(wl[1])
     banks = [i for i, line in enumerate(lines) if line.startswith("BANK")]
     infos = []
     for k, i in enumerate(banks):
@@ -77,8 +96,12 @@ def _read_bank(path: Path, head: str, body: list[str], meta: dict[str, Any]) -> 
     if y.size != npts:
         raise InputError(f"{path}: bank {bank} says {npts} points but holds {y.size}")
     data = np.column_stack([x_cdeg / 100.0, y, sig])
-    bank_meta = {**meta, "gsas_bank": bank, "gsas_record": rtype, "gsas_bintyp": bintyp}
-    return {"unit": "tth", "format": "gsas", "metadata": bank_meta, "data": data}
+    header = {k: v for k, v in meta.items() if k != "wavelength_A"}
+    bank_meta = {**header, "gsas_bank": bank, "gsas_record": rtype, "gsas_bintyp": bintyp}
+    info = {"unit": "tth", "format": "gsas", "metadata": bank_meta, "data": data}
+    if "wavelength_A" in meta:
+        info["wavelength_A"] = meta["wavelength_A"]
+    return info
 
 
 def _std_records(path: Path, body: list[str], npts: int) -> tuple[np.ndarray, np.ndarray]:
