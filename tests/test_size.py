@@ -1,8 +1,10 @@
-"""Tests of xrdpdf.stages.size (Scherrer, Williamson–Hall) on simulated Voigt peaks.
+"""Tests of xrdpdf.stages.size (Scherrer, Williamson–Hall) on simulated sphere peaks.
 
-Truth: each simulated peak is a true Voigt (scipy.special.voigt_profile) whose
-Lorentzian FWHM is 2πK/L + 2εQ and whose Gaussian FWHM is the instrument's, so
-L and ε are known; the code under test fits pseudo-Voigts and deconvolves by TCH.
+Truth: each simulated peak is the exact line of spheres of diameter D (the cosine
+transform of the common-volume function, Stokes & Wilson 1942) convolved with a
+Gaussian instrument and a Lorentzian microstrain of FWHM 2εQ, computed in Fourier
+space here (``_sphere_line``), so D and ε are known; the code under test fits
+pseudo-Voigts and deconvolves by TCH.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.special import voigt_profile
 
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
@@ -26,14 +27,34 @@ AREAS = [0.55, 1.0, 0.75, 0.25, 0.2, 0.12]
 INST = 0.03  # Gaussian instrument FWHM, Å⁻¹
 
 
-def _sim(size_A, strain=0.0, k=0.9, inst=INST, seed=0, qmax=7.0):
+_GL_T, _GL_W = np.polynomial.legendre.leggauss(512)
+
+
+def _sphere_line(dq, diameter, sigma_q, gamma_q=0.0):
+    """Unit-area line of spheres of diameter D (Å) ⊗ Gaussian σ ⊗ Lorentzian HWHM γ (Å⁻¹).
+
+    φ(ΔQ) = (1/π)∫₀ᴰ A(L) e^(−σ²L²/2 − γL) cos(ΔQ L) dL with A(L) = 1 − 3L/2D + L³/2D³
+    (a product in L is a convolution in ΔQ), by 512-point Gauss–Legendre quadrature where
+    |ΔQ|·D < 300; beyond, the 1/ΔQ² tail 3/(2πDΔQ²) of the kink of A at L = 0.
+    """
+    dq = np.asarray(dq, float)
+    L = 0.5 * diameter * (_GL_T + 1.0)
+    w = 0.5 * diameter * _GL_W
+    u = L / diameter
+    a = (1 - 1.5 * u + 0.5 * u**3) * np.exp(-0.5 * (sigma_q * L) ** 2 - gamma_q * L) * w
+    out = 3.0 / (2 * np.pi * diameter * np.maximum(dq * dq, 1e-300))
+    near = np.abs(dq) * diameter < 300.0
+    out[near] = np.cos(np.multiply.outer(dq[near], L)) @ a / np.pi
+    return out
+
+
+def _sim(diameter_A, strain=0.0, inst=INST, seed=0, qmax=7.0):
     q = np.linspace(1.8, qmax, 3000)
     y = 200.0 + 10.0 * q
     qs = [2 * np.pi * np.sqrt(h * h + kk * kk + l * l) / A for h, kk, l in HKL]
     for q0, ar in zip(qs, AREAS, strict=True):
-        gam = (2 * np.pi * k / size_A + 2 * strain * q0) / 2  # Lorentzian HWHM
         sig = inst / (2 * np.sqrt(2 * np.log(2)))
-        y += 4e3 * ar * voigt_profile(q - q0, sig, gam)
+        y += 4e3 * ar * _sphere_line(q - q0, diameter_A, sig, strain * q0)
     rng = np.random.default_rng(seed)
     yn = rng.poisson(y).astype(float)
     return Pattern(q, yn, "q_A^-1", 0.1173, np.sqrt(yn)), np.array(qs)
@@ -43,9 +64,12 @@ def _sim(size_A, strain=0.0, k=0.9, inst=INST, seed=0, qmax=7.0):
 def test_scherrer_sizes(size):
     pat, qs = _sim(size)
     res = scherrer(pat, peaks=list(qs), inst_fwhm_invA=INST)
-    # acceptance: Scherrer size within 10 % for 3–10 nm (pV fit of a Voigt: ~1 %)
-    assert abs(res.size_A / size - 1) < 0.10, (res.size_A, [p.size_A for p in res.peaks])
+    # acceptance: sphere diameter within 10 % for 3–10 nm (pV fit of the sphere line: ~2 %)
+    assert abs(res.diameter_A / size - 1) < 0.10, (res.diameter_A, [p.size_A for p in res.peaks])
     assert res.size_esd_A > 0 and "V^(1/3)" in res.size_definition
+    # the Scherrer length for K = 0.9 of spheres is 0.9·D/1.10665 (exact profile's FWHM)
+    assert res.size_A == pytest.approx(0.9 * res.diameter_A / 1.10665, rel=1e-12)
+    assert not res.size_is_lower_bound
     assert len(res.peaks) == len(qs)
 
 
@@ -72,16 +96,19 @@ def test_auto_peaks():
     found = np.array([p.q_invA for p in res.peaks])
     # every found peak sits on a simulated one (within a tenth of its width)
     assert all(np.min(np.abs(qs - f)) < 0.01 for f in found)
-    assert abs(res.size_A / 60.0 - 1) < 0.10
+    assert abs(res.diameter_A / 60.0 - 1) < 0.10
 
 
 def test_instrument_deconvolution_matters():
-    # negative control: ignoring a 0.03 Å⁻¹ instrument at L = 100 Å biases the size low
+    # negative control: ignoring a 0.03 Å⁻¹ instrument at D = 100 Å biases the size low,
+    # and the result says it is a lower bound
     pat, qs = _sim(100.0)
     with_inst = scherrer(pat, peaks=list(qs), inst_fwhm_invA=INST)
     without = scherrer(pat, peaks=list(qs))
-    assert abs(with_inst.size_A / 100 - 1) < 0.10
-    assert without.size_A < 0.85 * 100
+    assert abs(with_inst.diameter_A / 100 - 1) < 0.10
+    # (0.03 Å⁻¹ in quadrature with the 0.053 Å⁻¹ Gaussian part of the sphere line: +10 %)
+    assert without.diameter_A < 0.95 * 100
+    assert without.size_is_lower_bound and without.to_dict()["size_is_lower_bound"] is True
 
 
 def test_deconvolve_rule():
@@ -92,7 +119,7 @@ def test_deconvolve_rule():
 
 
 def test_k_changes_definition():
-    pat, qs = _sim(60.0, k=1.107)
+    pat, qs = _sim(60.0)
     res = scherrer(pat, peaks=list(qs), k_scherrer=1.107, inst_fwhm_invA=INST)
     assert res.size_definition.startswith("D ")
     assert abs(res.size_A / 60.0 - 1) < 0.10
@@ -103,9 +130,10 @@ def test_williamson_hall():
     res = scherrer(pat, peaks=list(qs), inst_fwhm_invA=INST)
     # six peaks over Q 2.6–6: intercept/slope to ~10–20 % at these counts
     assert abs(res.wh_strain / 2e-3 - 1) < 0.25, res.wh_strain
-    assert abs(res.wh_size_A / 150 - 1) < 0.25, res.wh_size_A
-    # negative control: the Scherrer mean ignores strain and comes out smaller
-    assert res.size_A < 0.8 * 150
+    assert abs(res.wh_size_A / (0.9 * 150 / 1.10665) - 1) < 0.25, res.wh_size_A
+    # negative control: the Scherrer mean ignores strain (2εQ = 0.01–0.024 Å⁻¹ on a
+    # 0.043 Å⁻¹ wide sphere line) and comes out ~15 % smaller
+    assert res.diameter_A < 0.9 * 150
 
 
 def test_no_peaks():
@@ -127,7 +155,7 @@ def test_cli_size(tmp_path, capsys):
     arg = ",".join(f"{v:.4f}" for v in qs)
     rc = _main(["size", str(f), "--peaks", arg, "--inst-fwhm", str(INST), "--json"])
     d = json.loads(capsys.readouterr().out)
-    assert rc == 0 and abs(d["size_A"] / 60 - 1) < 0.1
+    assert rc == 0 and abs(d["diameter_A"] / 60 - 1) < 0.1
     assert "size_esd_A" in d and len(d["peaks"]) == 6
     rc = _main(["size", str(tmp_path / "none.xye")])
     err = capsys.readouterr().err
@@ -140,7 +168,7 @@ def test_cli_size(tmp_path, capsys):
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    assert abs(json.loads(out.stdout)["size_A"] / 60 - 1) < 0.1
+    assert abs(json.loads(out.stdout)["diameter_A"] / 60 - 1) < 0.1
 
 
 def test_cli_size_refuses_a_doublet(tmp_path, capsys):

@@ -13,7 +13,11 @@ import numpy as np
 
 from xrdpdf._core import units
 from xrdpdf._core.errors import InputError
-from xrdpdf.physics.profiles import tch_fwhm_eta
+from xrdpdf.physics.crystallite import (
+    SPHERE_PV_FWHM,
+    combined_fwhm_eta,
+    diameter_from_scherrer,
+)
 
 __all__ = [
     "Resolution",
@@ -155,19 +159,23 @@ def peak_widths(
     inst_gauss_q=0.0,
     inst_lorentz_q=0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    r"""Total (FWHM Å⁻¹, η) of peaks at ``q_invA``: instrument ⊗ size ⊗ strain.
+    r"""Total (FWHM Å⁻¹, η) of peaks at ``q_invA``: instrument ⊗ sphere size ⊗ strain.
+
+    ``size_A`` is the Scherrer length for ``k_scherrer`` of spheres of diameter
+    D = 1.10665·L/K (:mod:`xrdpdf.physics.crystallite`, the size model of the refinement).
 
     Notes
     -----
-    :math:`\Gamma_G = \Gamma_{G,inst}`,
-    :math:`\Gamma_L = \Gamma_{L,inst} + 2\pi K/L + 2\varepsilon Q`,
-    combined with :func:`tch_fwhm_eta`.
+    :math:`\Gamma_G^2 = \Gamma_{G,inst}^2 + (0.823\cdot2\pi/D)^2`,
+    :math:`\Gamma_L = \Gamma_{L,inst} + 0.361\cdot2\pi/D + 2\varepsilon Q`,
+    combined by Thompson–Cox–Hastings (:func:`~xrdpdf.physics.crystallite.combined_fwhm_eta`).
     """
     q = np.asarray(q_invA, float)
-    gl = np.asarray(inst_lorentz_q, float) + 2.0 * abs(strain) * q
+    width = 0.0
     if size_A is not None:
-        gl = gl + 2.0 * np.pi * k_scherrer / size_A
-    return tch_fwhm_eta(np.broadcast_to(inst_gauss_q, q.shape), np.broadcast_to(gl, q.shape))
+        d = float(diameter_from_scherrer(size_A, k_scherrer))
+        width = 2.0 * np.pi * SPHERE_PV_FWHM / d
+    return combined_fwhm_eta(inst_gauss_q, inst_lorentz_q, width, strain, q)
 
 
 def scherrer_size_definition(k_scherrer: float) -> str:

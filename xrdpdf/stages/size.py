@@ -2,12 +2,17 @@ r"""Scherrer crystallite sizes from single-peak fits, and a Williamson–Hall fi
 
 :func:`scherrer` finds peaks (or takes given Q positions), fits each group of
 overlapping peaks with pseudo-Voigts on a linear background (lmfit), removes
-the instrument width, and turns each sample width into a size
+the instrument width, and turns each sample width ΔQ (FWHM, Å⁻¹) into the diameter
+of spheres with the size model of the whole-pattern refinement
+(:mod:`xrdpdf.physics.crystallite`),
 
-.. math::  L = \frac{K\lambda}{\beta\cos\theta} = \frac{2\pi K}{\Delta Q}
+.. math::  D = \frac{2\pi\cdot 1.0286}{\Delta Q},\qquad L = \frac{K D}{1.10665}
 
-(β the FWHM in 2θ radians, ΔQ the FWHM in Å⁻¹), then averages the sizes with
-weights 1/σ² and fits Williamson–Hall, :math:`\Delta Q = 2\pi K/L + 2\varepsilon Q`.
+L the Scherrer length for the constant K (L = Kλ/(β cosθ) for the exact sphere
+profile, β its FWHM in 2θ radians), then averages the sizes with weights 1/σ² and
+fits Williamson–Hall with the same model, sphere size ⊗ Lorentzian strain 2εQ.
+Without a resolution or instrument width all broadening is the sample's and the
+sizes are lower bounds (``size_is_lower_bound``).
 
 Notes
 -----
@@ -24,10 +29,10 @@ widths subtract in quadrature, Lorentzian widths linearly:
 and the sample FWHM is their TCH combination.  A peak narrower than the
 instrument gives no size (reported as ``None``).
 
-**Which size.** With the FWHM, K = 0.9 (default) gives the cube root of the
-crystallite volume V^⅓ of spheres (K = 0.892), K = 1.107 the sphere diameter
-D, K = 0.83 the volume-weighted column length ⟨L⟩_vol = ¾D.  The result's
-``size_definition`` says which.
+**Which size.** ``diameter_A`` is always D.  ``size_A`` is the Scherrer length:
+K = 0.9 (default) gives the cube root of the crystallite volume V^⅓ of spheres
+(K = 0.892), K = 1.107 the sphere diameter D, K = 0.83 the volume-weighted column
+length ⟨L⟩_vol = ¾D.  The result's ``size_definition`` says which.
 
 **Mean.** Weighted mean :math:`\bar L = \sum w_iL_i/\sum w_i`, :math:`w_i=1/\sigma_i^2`;
 its esd is the larger of :math:`1/\sqrt{\sum w_i}` and the scatter estimate
@@ -55,7 +60,13 @@ from xrdpdf._core import units
 from xrdpdf._core.errors import ConvergenceError, InputError
 from xrdpdf._core.pattern import Pattern
 from xrdpdf._core.results import Result
-from xrdpdf.physics.profiles import tch_fwhm_eta, tch_split
+from xrdpdf.physics.crystallite import (
+    SPHERE_K_FWHM,
+    combined_fwhm_eta,
+    diameter_from_fwhm,
+    scherrer_length,
+)
+from xrdpdf.physics.profiles import pseudo_voigt, tch_fwhm_eta, tch_split
 from xrdpdf.physics.resolution import Resolution, scherrer_size_definition
 
 __all__ = ["scherrer", "SizeResult", "PeakSize", "deconvolve_width"]
@@ -75,6 +86,7 @@ class PeakSize:
     size_A: float | None
     size_esd_A: float | None
     tth_deg: float | None = None
+    diameter_A: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping."""
@@ -99,6 +111,10 @@ class SizeResult(Result):
         The instrument rule used.
     failed_peaks : tuple of float
         Q of peaks whose fit failed (not in ``peaks``).
+    diameter_A, diameter_esd_A : float
+        Sphere diameter D of the mean size (:mod:`xrdpdf.physics.crystallite`).
+    size_is_lower_bound : bool
+        True without instrument information: all broadening attributed to the sample.
     """
 
     size_A: float
@@ -112,12 +128,18 @@ class SizeResult(Result):
     wh_strain_esd: float | None
     deconvolution: str
     failed_peaks: tuple[float, ...] = ()
+    diameter_A: float | None = None
+    diameter_esd_A: float | None = None
+    size_is_lower_bound: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping with ``size_A``, ``size_esd_A``, ``peaks`` …"""
         return {
             "size_A": self.size_A,
             "size_esd_A": self.size_esd_A,
+            "diameter_A": self.diameter_A,
+            "diameter_esd_A": self.diameter_esd_A,
+            "size_is_lower_bound": self.size_is_lower_bound,
             "size_definition": self.size_definition,
             "k_scherrer": self.k_scherrer,
             "peaks": [p.to_dict() for p in self.peaks],
@@ -138,15 +160,19 @@ _RULE = (
 )
 
 
+def _sample_parts(fwhm_obs, eta_obs, fwhm_inst, eta_inst):
+    """Sample (Γ_G², Γ_L) by the module's rule: Gaussians in quadrature, Lorentzians linearly."""
+    go, lo = tch_split(fwhm_obs, eta_obs)
+    gi, li = tch_split(fwhm_inst, eta_inst)
+    return go**2 - gi**2, lo - li
+
+
 def deconvolve_width(fwhm_obs, eta_obs, fwhm_inst, eta_inst) -> np.ndarray:
     """Sample FWHM from observed and instrument (FWHM, η) by the module's rule.
 
     Returns NaN where the observed peak is not broader than the instrument.
     """
-    go, lo = tch_split(fwhm_obs, eta_obs)
-    gi, li = tch_split(fwhm_inst, eta_inst)
-    g2 = go**2 - gi**2
-    ls = lo - li
+    g2, ls = _sample_parts(fwhm_obs, eta_obs, fwhm_inst, eta_inst)
     bad = (g2 < 0) & (ls <= 0) | (ls < 0) & (g2 <= 0)
     fw, _ = tch_fwhm_eta(np.sqrt(np.maximum(g2, 0.0)), np.maximum(ls, 0.0))
     return np.where(bad | (fw <= 0), np.nan, fw)
@@ -167,95 +193,57 @@ def _auto_peaks(q: np.ndarray, y: np.ndarray, sigma: np.ndarray, npeaks: int) ->
     return sorted(float(q[i]) for i in idx[order])
 
 
-def scherrer(
-    pattern: Pattern,
-    *,
-    peaks: str | Sequence[float] = "auto",
-    k_scherrer: float = 0.9,
-    resolution: Resolution | None = None,
-    inst_fwhm_invA: float | None = None,
-    max_peaks: int = 8,
-    window_fwhm: float = 3.0,
-) -> SizeResult:
-    r"""Scherrer sizes of the peaks of a pattern, their mean and Williamson–Hall.
-
-    Parameters
-    ----------
-    pattern : Pattern
-        I(Q) or I(2θ) with wavelength.  Fits are made in Q.
-    peaks : "auto" or sequence of float
-        Peak positions in Q (Å⁻¹), or ``"auto"`` for the ``max_peaks`` most
-        prominent peaks.
-    k_scherrer : float
-        Scherrer K for the FWHM (0.9: V^⅓; 1.107: sphere diameter D).
-    resolution : Resolution, optional
-        Instrument FWHM(Q), η(Q).
-    inst_fwhm_invA : float, optional
-        Constant Gaussian instrument FWHM in Å⁻¹ (if no ``resolution``).
-        Without either, the instrument width is taken as zero.
-    max_peaks : int
-        Most peaks used with ``"auto"``.
-    window_fwhm : float
-        Half-width of each fit window in units of the estimated FWHM.
-
-    Returns
-    -------
-    SizeResult
-
-    Raises
-    ------
-    InputError
-        No peak found or given, or peaks outside the data.
-    ConvergenceError
-        No peak gives a size (all fits failed or all narrower than the instrument).
-    """
-    import lmfit
-
-    if not 0 < k_scherrer < 5:
-        raise InputError(f"k must be in (0, 5), got {k_scherrer}")
-    if pattern.unit not in (units.Q_A, units.TTH_DEG):
-        raise InputError(f"{pattern.source}: need Q or 2θ data, got {pattern.unit}")
+def _points(pattern: Pattern) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Q, y, σ) sorted by Q, points with σ ≤ 0 dropped (Poisson σ when none)."""
     q = np.asarray(pattern.q, float)
     order = np.argsort(q)
     q = q[order]
     y = np.asarray(pattern.y, float)[order]
-    sig = (
-        np.sqrt(np.maximum(y, 1.0))
-        if pattern.sigma is None
-        else np.asarray(pattern.sigma, float)[order]
-    )
+    if pattern.sigma is None:
+        sig = np.sqrt(np.maximum(y, 1.0))
+    else:
+        sig = np.asarray(pattern.sigma, float)[order]
     good = sig > 0
-    q, y, sig = q[good], y[good], sig[good]
+    return q[good], y[good], sig[good]
+
+
+def _centres(pattern: Pattern, q, y, sig, peaks, max_peaks: int) -> list[float]:
     if isinstance(peaks, str):
         if peaks.strip().lower() != "auto":
             raise InputError(f"peaks must be 'auto' or Q positions, got {peaks!r}")
         centres = _auto_peaks(q, y, sig, max_peaks)
         if not centres:
             raise InputError(f"{pattern.source}: no peaks found")
-    else:
-        centres = sorted(float(v) for v in peaks)
-        if not centres:
-            raise InputError("no peak positions given")
-        for c in centres:
-            if not q[0] < c < q[-1]:
-                raise InputError(
-                    f"peak at Q = {c} Å⁻¹ is outside the data ({q[0]:.4g}…{q[-1]:.4g} Å⁻¹)"
-                )
+        return centres
+    centres = sorted(float(v) for v in peaks)
+    if not centres:
+        raise InputError("no peak positions given")
+    for c in centres:
+        if not q[0] < c < q[-1]:
+            raise InputError(
+                f"peak at Q = {c} Å⁻¹ is outside the data ({q[0]:.4g}…{q[-1]:.4g} Å⁻¹)"
+            )
+    return centres
 
-    # instrument widths at each centre
-    cq = np.array(centres)
+
+def _instrument(cq: np.ndarray, pattern: Pattern, resolution, inst_fwhm_invA):
+    """Instrument (FWHM Å⁻¹, η) at the peak centres; zero without information."""
     if resolution is not None:
-        fi, ei = resolution.fwhm_eta_q(cq, pattern.wavelength_A)
-    elif inst_fwhm_invA is not None:
+        return resolution.fwhm_eta_q(cq, pattern.wavelength_A)
+    if inst_fwhm_invA is not None:
         if inst_fwhm_invA < 0:
             raise InputError(f"instrument FWHM must be ≥ 0 Å⁻¹, got {inst_fwhm_invA}")
-        fi, ei = np.full(cq.size, float(inst_fwhm_invA)), np.zeros(cq.size)
-    else:
-        fi, ei = np.zeros(cq.size), np.zeros(cq.size)
+        return np.full(cq.size, float(inst_fwhm_invA)), np.zeros(cq.size)
+    return np.zeros(cq.size), np.zeros(cq.size)
 
-    # starting FWHM: half-height width above a local straight baseline through the lowest
-    # points on either side, searched up to half-way to the neighbouring peak (≤ 0.8 Å⁻¹),
-    # so that a steep diffuse background or a neighbour does not inflate the estimate
+
+def _start_widths(q, y, centres: list[float]) -> np.ndarray:
+    """Half-height widths above a local straight baseline (starting FWHMs).
+
+    The baseline runs through the lowest points on either side, searched up to half-way
+    to the neighbouring peak (≤ 0.8 Å⁻¹), so that a steep diffuse background or a
+    neighbour does not inflate the estimate.
+    """
     est = []
     step = float(np.median(np.diff(q)))
     for n, c in enumerate(centres):
@@ -283,82 +271,215 @@ def scherrer(
         while right < ir and net[right] > half:
             right += 1
         est.append(max(q[right] - q[left], 3 * step))
-    est_a = np.array(est)
+    return np.array(est)
 
-    # group peaks whose windows overlap
+
+def _overlap_groups(centres: list[float], est: np.ndarray, window: float) -> list[list[int]]:
+    """Indices of peaks whose fit windows (± ``window`` start widths) overlap."""
     groups: list[list[int]] = [[0]]
     for i in range(1, len(centres)):
         j = groups[-1][-1]
-        if centres[i] - centres[j] < window_fwhm * (est_a[i] + est_a[j]):  # windows overlap
+        if centres[i] - centres[j] < window * (est[i] + est[j]):
             groups[-1].append(i)
         else:
             groups.append([i])
+    return groups
 
+
+def _fit_group(q, y, sig, centres, est, grp: list[int], window: float, inst):
+    """Least squares of one group of overlapping peaks on a quadratic background.
+
+    Each peak is the refinement's profile (:func:`~xrdpdf.physics.crystallite.combined_fwhm_eta`):
+    the instrument at its centre, ``inst`` = (Γ_G, Γ_L) arrays, convolved with the sphere
+    size profile of FWHM ``p{k}_width``; free: centre, area and that width.  Returns the
+    lmfit MinimizerResult, or None when the fit fails.
+    """
+    import lmfit
+
+    lo = centres[grp[0]] - window * est[grp[0]]
+    hi = centres[grp[-1]] + window * est[grp[-1]]
+    sel = (q >= lo) & (q <= hi)
+    if sel.sum() < 3 * len(grp) + 4:
+        return None
+    qq, yy, ss = q[sel], y[sel], sig[sel]
+    xt = 2.0 * (qq - qq[0]) / (qq[-1] - qq[0]) - 1.0
+    pars = lmfit.Parameters()
+    base = float(min(yy[0], yy[-1]))
+    for j, v0 in enumerate((base, 0.0, 0.0)):
+        pars.add(f"b{j}", value=v0)
+    # a weak peak on the flank of a strong one gets a too narrow half-height width:
+    # start no narrower than half the group's median, allow up to 10× its widest
+    w_med, w_max = float(np.median(est[grp])), float(np.max(est[grp]))
+    for k, i in enumerate(grp):
+        hwhm = est[i] / 2
+        i0 = int(np.argmin(np.abs(qq - centres[i])))
+        area = max(float(yy[i0] - base), 1e-12) * est[i] * 1.2
+        pars.add(f"p{k}_center", value=centres[i], min=centres[i] - hwhm, max=centres[i] + hwhm)
+        pars.add(f"p{k}_amplitude", value=area, min=0.0)
+        pars.add(f"p{k}_width", value=max(est[i], 0.5 * w_med), min=1e-6, max=10 * w_max)
+    ig = [inst[0][i] for i in grp]
+    il = [inst[1][i] for i in grp]
+
+    def resid(p):
+        v = p.valuesdict()
+        calc = v["b0"] + v["b1"] * xt + v["b2"] * (2 * xt**2 - 1)
+        for k in range(len(grp)):
+            c = v[f"p{k}_center"]
+            fw, eta = combined_fwhm_eta(ig[k], il[k], v[f"p{k}_width"], 0.0, np.array([c]))
+            calc = calc + v[f"p{k}_amplitude"] * pseudo_voigt(qq, c, fw[0], eta[0])
+        return (yy - calc) / ss
+
+    try:
+        fit = lmfit.minimize(resid, pars, method="leastsq", max_nfev=2000 * (len(grp) + 1))
+    except (ValueError, TypeError):
+        return None
+    return fit if fit.success else None
+
+
+def _stderr(par, factor: float = 1.0) -> float | None:
+    e = par.stderr
+    return None if e is None or not np.isfinite(e) else factor * float(e)
+
+
+def _peak_size(p, k: int, fi, ei, k_scherrer: float, wl: float | None) -> PeakSize:
+    """One fitted peak → its sample width and sphere size (shared size model)."""
+    cen = float(p[f"p{k}_center"].value)
+    ws = float(p[f"p{k}_width"].value)
+    e_ws = _stderr(p[f"p{k}_width"])
+    ig, il = tch_split(fi, ei)
+    fw, eta = (float(v[0]) for v in combined_fwhm_eta(ig, il, ws, 0.0, np.array([cen])))
+    # a peak no broader than the instrument: its width stays at the lower bound
+    resolved = ws > 10 * p[f"p{k}_width"].min
+    diam = size = size_e = None
+    if resolved:
+        diam = float(diameter_from_fwhm(ws))
+        size = float(scherrer_length(diam, k_scherrer))
+        size_e = None if e_ws is None else size * e_ws / ws  # L ∝ 1/Γ_s
+    tth = None
+    if wl is not None and cen * wl < 4 * math.pi:
+        tth = float(units.q_to_tth(cen, wl))
+    return PeakSize(
+        q_invA=cen,
+        q_esd_invA=_stderr(p[f"p{k}_center"]),
+        fwhm_obs_invA=fw,
+        fwhm_obs_esd_invA=e_ws,
+        eta=eta,
+        fwhm_inst_invA=float(fi),
+        fwhm_sample_invA=ws if resolved else None,
+        size_A=size,
+        size_esd_A=size_e,
+        tth_deg=tth,
+        diameter_A=diam,
+    )
+
+
+def _weighted_mean(sizes: np.ndarray, esds: np.ndarray) -> tuple[float, float]:
+    """Weighted mean and its esd (module Notes)."""
+    wts = 1.0 / esds**2
+    mean = float(np.sum(wts * sizes) / np.sum(wts))
+    err = 1.0 / math.sqrt(float(np.sum(wts)))
+    if sizes.size > 1:
+        scatter = math.sqrt(
+            float(np.sum(wts * (sizes - mean) ** 2)) / ((sizes.size - 1) * np.sum(wts))
+        )
+        err = max(err, scatter)
+    return mean, err
+
+
+def _williamson_hall(usable: list[PeakSize], k_scherrer: float):
+    r"""(L, esd, ε, esd) of the sample FWHMs against Q; None entries when undetermined.
+
+    The sample width of each peak is that of spheres of diameter D convolved with a
+    Lorentzian microstrain of FWHM 2εQ, :math:`\Gamma_s(Q) = \mathrm{TCH}(c_G u,\ c_L u
+    + 2\varepsilon Q)` with u = 2π/D (:func:`~xrdpdf.physics.crystallite.combined_fwhm_eta`;
+    for Lorentzian sizes this is Williamson & Hall's ΔQ = 2πK/L + 2εQ).  (u, ε) by
+    weighted least squares (``scipy.optimize.least_squares``), covariance (JᵀJ)⁻¹ scaled
+    by χ²/ν when above 1.
+    """
+    from scipy.optimize import least_squares
+
+    if len(usable) < 2:
+        return None, None, None, None
+    qx = np.array([r.q_invA for r in usable])
+    fy = np.array([r.fwhm_sample_invA for r in usable])
+    fe = np.array([r.fwhm_sample_invA * r.size_esd_A / r.size_A for r in usable])
+
+    def resid(p):
+        return (combined_fwhm_eta(0.0, 0.0, p[0], p[1], qx)[0] - fy) / fe
+
+    start = (float(np.min(fy)), 1e-4)
+    fit = least_squares(resid, start, bounds=([1e-9, 0.0], [np.inf, 0.5]))
+    cov = np.linalg.pinv(fit.jac.T @ fit.jac)
+    if len(usable) > 2:
+        cov = cov * max(float(np.sum(fit.fun**2)) / (len(usable) - 2), 1.0)
+    width, eps = (float(v) for v in fit.x)
+    e_w, e_eps = math.sqrt(max(cov[0, 0], 0)), math.sqrt(max(cov[1, 1], 0))
+    size = float(scherrer_length(diameter_from_fwhm(width), k_scherrer))
+    return size, size * e_w / width, eps, e_eps
+
+
+def scherrer(
+    pattern: Pattern,
+    *,
+    peaks: str | Sequence[float] = "auto",
+    k_scherrer: float = 0.9,
+    resolution: Resolution | None = None,
+    inst_fwhm_invA: float | None = None,
+    max_peaks: int = 8,
+    window_fwhm: float = 3.0,
+) -> SizeResult:
+    r"""Scherrer sizes of the peaks of a pattern, their mean and Williamson–Hall.
+
+    Parameters
+    ----------
+    pattern : Pattern
+        I(Q) or I(2θ) with wavelength.  Fits are made in Q.
+    peaks : "auto" or sequence of float
+        Peak positions in Q (Å⁻¹), or ``"auto"`` for the ``max_peaks`` most
+        prominent peaks.
+    k_scherrer : float
+        Scherrer K for the FWHM of ``size_A`` (0.9: V^⅓; 1.107: sphere diameter D).
+    resolution : Resolution, optional
+        Instrument FWHM(Q), η(Q).
+    inst_fwhm_invA : float, optional
+        Constant Gaussian instrument FWHM in Å⁻¹ (if no ``resolution``).
+        Without either, the instrument width is taken as zero and the sizes are
+        lower bounds (``size_is_lower_bound``).
+    max_peaks : int
+        Most peaks used with ``"auto"``.
+    window_fwhm : float
+        Half-width of each fit window in units of the estimated FWHM.
+
+    Returns
+    -------
+    SizeResult
+
+    Raises
+    ------
+    InputError
+        No peak found or given, or peaks outside the data.
+    ConvergenceError
+        No peak gives a size (all fits failed or all narrower than the instrument).
+    """
+    if not 0 < k_scherrer < 5:
+        raise InputError(f"k must be in (0, 5), got {k_scherrer}")
+    if pattern.unit not in (units.Q_A, units.TTH_DEG):
+        raise InputError(f"{pattern.source}: need Q or 2θ data, got {pattern.unit}")
+    q, y, sig = _points(pattern)
+    centres = _centres(pattern, q, y, sig, peaks, max_peaks)
+    fi, ei = _instrument(np.array(centres), pattern, resolution, inst_fwhm_invA)
+    est = _start_widths(q, y, centres)
     results: list[PeakSize] = []
     failed: list[float] = []
-    for grp in groups:
-        lo = centres[grp[0]] - window_fwhm * est_a[grp[0]]
-        hi = centres[grp[-1]] + window_fwhm * est_a[grp[-1]]
-        sel = (q >= lo) & (q <= hi)
-        if sel.sum() < 4 * len(grp) + 2:
-            failed += [centres[i] for i in grp]
-            continue
-        qq, yy, ss = q[sel], y[sel], sig[sel]
-        model = lmfit.models.LinearModel(prefix="b_")
-        pars = model.make_params(slope=0.0, intercept=float(min(yy[0], yy[-1])))
-        for k, i in enumerate(grp):
-            m = lmfit.models.PseudoVoigtModel(prefix=f"p{k}_")
-            model = model + m
-            i0 = int(np.argmin(np.abs(qq - centres[i])))
-            hwhm = est_a[i] / 2
-            amp = max(float(yy[i0] - min(yy[0], yy[-1])), 1e-12) * est_a[i] * 1.2
-            pars.update(m.make_params())
-            pars[f"p{k}_center"].set(value=centres[i], min=centres[i] - hwhm, max=centres[i] + hwhm)
-            pars[f"p{k}_sigma"].set(value=hwhm, min=hwhm / 20, max=hwhm * 5)
-            pars[f"p{k}_amplitude"].set(value=amp, min=0.0)
-            pars[f"p{k}_fraction"].set(value=0.5, min=0.0, max=1.0)
-        try:
-            fit = model.fit(yy, pars, x=qq, weights=1.0 / ss, max_nfev=4000)
-        except (ValueError, TypeError):
-            failed += [centres[i] for i in grp]
-            continue
-        if not fit.success:
+    inst = tch_split(fi, ei)
+    for grp in _overlap_groups(centres, est, window_fwhm):
+        fit = _fit_group(q, y, sig, centres, est, grp, window_fwhm, inst)
+        if fit is None:
             failed += [centres[i] for i in grp]
             continue
         for k, i in enumerate(grp):
-            p = fit.params
-            cen = float(p[f"p{k}_center"].value)
-            fw = 2.0 * float(p[f"p{k}_sigma"].value)
-            e_fw = p[f"p{k}_sigma"].stderr
-            e_fw = None if e_fw is None or not np.isfinite(e_fw) else 2.0 * float(e_fw)
-            e_c = p[f"p{k}_center"].stderr
-            e_c = None if e_c is None or not np.isfinite(e_c) else float(e_c)
-            eta = float(p[f"p{k}_fraction"].value)
-            fs = float(deconvolve_width(fw, eta, fi[i], ei[i]))
-            size = size_e = None
-            if np.isfinite(fs) and fs > 0:
-                size = 2 * math.pi * k_scherrer / fs
-                if e_fw is not None:
-                    # dΓ_s/dΓ_o by a finite difference of the deconvolution rule
-                    h = 1e-4 * fw
-                    d = (float(deconvolve_width(fw + h, eta, fi[i], ei[i])) - fs) / h
-                    size_e = size * abs(d) * e_fw / fs
-            tth = None
-            if pattern.wavelength_A is not None and cen * pattern.wavelength_A < 4 * math.pi:
-                tth = float(units.q_to_tth(cen, pattern.wavelength_A))
             results.append(
-                PeakSize(
-                    q_invA=cen,
-                    q_esd_invA=e_c,
-                    fwhm_obs_invA=fw,
-                    fwhm_obs_esd_invA=e_fw,
-                    eta=eta,
-                    fwhm_inst_invA=float(fi[i]),
-                    fwhm_sample_invA=fs if np.isfinite(fs) else None,
-                    size_A=size,
-                    size_esd_A=size_e,
-                    tth_deg=tth,
-                )
+                _peak_size(fit.params, k, fi[i], ei[i], k_scherrer, pattern.wavelength_A)
             )
     usable = [r for r in results if r.size_A is not None and r.size_esd_A]
     if not usable:
@@ -367,33 +488,10 @@ def scherrer(
             "the instrument)"
         )
     ls = np.array([r.size_A for r in usable])
-    es = np.array([r.size_esd_A for r in usable])
-    wts = 1.0 / es**2
-    mean = float(np.sum(wts * ls) / np.sum(wts))
-    err = 1.0 / math.sqrt(float(np.sum(wts)))
-    if ls.size > 1:
-        scatter = math.sqrt(float(np.sum(wts * (ls - mean) ** 2)) / ((ls.size - 1) * np.sum(wts)))
-        err = max(err, scatter)
-
-    wh = (None, None, None, None)
-    if len(usable) >= 2:
-        qx = np.array([r.q_invA for r in usable])
-        fy = np.array([r.fwhm_sample_invA for r in usable])
-        fe = np.array([2 * math.pi * k_scherrer * r.size_esd_A / r.size_A**2 for r in usable])
-        a = np.stack([np.ones_like(qx), qx], axis=1) / fe[:, None]
-        coef, *_ = np.linalg.lstsq(a, fy / fe, rcond=None)
-        cov = np.linalg.pinv(a.T @ a)
-        if len(usable) > 2:
-            chi2 = float(np.sum((fy / fe - a @ coef) ** 2)) / (len(usable) - 2)
-            cov = cov * max(chi2, 1.0)
-        c0, c1 = float(coef[0]), float(coef[1])
-        e0, e1 = math.sqrt(max(cov[0, 0], 0)), math.sqrt(max(cov[1, 1], 0))
-        if c0 > 0:
-            wl_size = 2 * math.pi * k_scherrer / c0
-            wh = (wl_size, wl_size * e0 / c0, c1 / 2, e1 / 2)
-        else:
-            wh = (None, None, c1 / 2, e1 / 2)
-
+    mean, err = _weighted_mean(ls, np.array([r.size_esd_A for r in usable]))
+    wh = _williamson_hall(usable, k_scherrer)
+    with_inst = resolution is not None or bool(inst_fwhm_invA)
+    to_d = SPHERE_K_FWHM / k_scherrer
     return SizeResult(
         size_A=mean,
         size_esd_A=err,
@@ -405,7 +503,10 @@ def scherrer(
         wh_strain=wh[2],
         wh_strain_esd=wh[3],
         deconvolution=_RULE
-        if (resolution is not None or inst_fwhm_invA)
-        else "no instrument width given: observed widths used as sample widths",
+        if with_inst
+        else "no instrument width given: observed widths used as sample widths (lower bounds)",
         failed_peaks=tuple(failed),
+        diameter_A=mean * to_d,
+        diameter_esd_A=err * to_d,
+        size_is_lower_bound=not with_inst,
     )

@@ -25,6 +25,9 @@ def _report(res) -> None:
         size = "" if p.size_A is None else f", size {p.size_A:.1f} Å"
         if p.size_esd_A is not None:
             size += f" ± {p.size_esd_A:.1f}"
+        if p.diameter_A is not None:
+            de = "" if p.diameter_esd_A is None else f" ± {p.diameter_esd_A:.1f}"
+            size += f" (sphere D {p.diameter_A:.1f}{de} Å)"
         if p.size_is_lower_bound and p.size_A is not None:
             size += " (lower bound: no resolution file)"
         occ = ", ".join(f"{k} {v:.3f}" for k, v in p.occupancy.items())
@@ -107,6 +110,12 @@ def register(app: typer.Typer) -> None:
         resolution: Path | None = typer.Option(
             None, "--resolution", help="Instrument resolution JSON (from calibration)."
         ),
+        inst_fwhm: float | None = typer.Option(
+            None,
+            "--inst-fwhm",
+            help="Gaussian instrument FWHM in the pattern's x unit, when there is no "
+            "--resolution; without either, sizes are lower bounds.",
+        ),
         background_terms: int = typer.Option(
             6, "--background-terms", help="Chebyshev background terms (1–30)."
         ),
@@ -163,6 +172,8 @@ def register(app: typer.Typer) -> None:
         if xt is None and anode is not None:
             xt = "tth"  # lab Bragg–Brentano data are 2θ scans
         pat = read_pattern(pattern, xtype=xt, wavelength_A=wl)
+        if resolution is not None and inst_fwhm is not None:
+            raise InputError("give either --resolution or --inst-fwhm, not both")
         res_model = load_resolution(resolution) if resolution is not None else None
         plist = [get_phase(p) for p in phase]
         bkg_pat = None
@@ -187,6 +198,7 @@ def register(app: typer.Typer) -> None:
                 occupancy_sum=not no_occupancy_sum,
                 reference_composition=reference_composition,
                 resolution=res_model,
+                fwhm_inst=inst_fwhm,
                 n_background=background_terms,
                 xrange=None if xmin is None and xmax is None else (xmin, xmax),
                 background_pattern=bkg_pat,

@@ -55,7 +55,10 @@ def register(app: typer.Typer) -> None:
         ),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
-        """Scherrer sizes L = 2πK/ΔQ from pseudo-Voigt peak fits, mean and Williamson–Hall.
+        """Sphere diameters and Scherrer sizes from pseudo-Voigt peak fits, mean, Williamson–Hall.
+
+        The size model is the refinement's (spheres of diameter D); without
+        --resolution or --inst-fwhm the sizes are lower bounds.
 
         Example: xrdpdf size cycle03.xye --peaks 2.59,2.99,4.23 --inst-fwhm 0.02 --json
         """
@@ -83,6 +86,11 @@ def register(app: typer.Typer) -> None:
         )
         from xrdpdf.cli._commands._common import info
 
+        if res.size_is_lower_bound:
+            info(
+                "xrdpdf: warning: no --resolution or --inst-fwhm: all broadening is "
+                "attributed to the crystallites; the sizes are lower bounds"
+            )
         for qf in res.failed_peaks:
             info(f"xrdpdf: warning: the fit of the peak at Q = {qf:.4f} Å⁻¹ failed; not used")
         if json_out:
@@ -94,6 +102,7 @@ def register(app: typer.Typer) -> None:
             s = "—" if p.size_A is None else f"{p.size_A:.1f} ± {p.size_esd_A or 0:.1f} Å"
             print(f"Q = {p.q_invA:.4f} Å⁻¹  FWHM {p.fwhm_obs_invA:.4f}  η {p.eta:.2f}  L {s}")
         print(f"mean size {res.size_A:.1f} ± {res.size_esd_A:.1f} Å ({res.size_definition})")
+        print(f"sphere diameter D {res.diameter_A:.1f} ± {res.diameter_esd_A:.1f} Å")
         if res.wh_size_A is not None:
             print(
                 f"Williamson–Hall: L {res.wh_size_A:.1f} ± {res.wh_size_esd_A:.1f} Å, "

@@ -31,8 +31,9 @@ scale k, :math:`N_{ref} = k\,c_{ref}`.  Then
 
 Assumptions: same Q range and wavelength for sample and reference, independent
 scatterers (the sum rule ⟨S(Q)⟩ = 1 over the range), data corrected for polarization and
-Compton scattering, and the reference composition given.  esds are propagated from the
-covariance of the scales (first order).
+Compton scattering, and the reference composition given.  Both fractions are lmfit
+``expr`` parameters of the scales, occupancies and cell parameters; lmfit propagates the
+covariance of the fit into their esds (first order).
 
 References
 ----------
@@ -44,12 +45,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 
 from xrdpdf._core.errors import InputError
-from xrdpdf.physics.crystal import Phase
 from xrdpdf.physics.scattering import form_factor
 
 __all__: list[str] = []
@@ -91,53 +91,63 @@ def reference_atoms_per_scale(
     return float(coef[0]) if coef[0] > 0 else None
 
 
-def atoms_per_scale(phase: Phase) -> float:
-    """n_cell/(2π²V): atoms of phase p per unit refined scale (module Notes)."""
-    n_cell = sum(s.occupancy * s.multiplicity for s in phase.sites)
-    return n_cell / (2 * math.pi**2 * phase.volume_A3)
+def _site_term(pm, params, site, factor: float) -> str:
+    name = pm.prefix + "occ_" + site.label
+    occ = name if name in params else repr(float(site.occupancy))
+    return f"{factor!r}*{occ}"
 
 
-def weight_fractions(
-    scales: np.ndarray, rho: np.ndarray, cov: np.ndarray | None
-) -> tuple[list[float], list[float | None]]:
-    """w_p = S_p ρ_p / Σ S_i ρ_i and esds from the covariance of the scales (or None)."""
-    return _ratio_fractions(scales, rho, cov)
+def mass_expr(pm, params) -> str:
+    """Cell mass (amu) of a phase as an lmfit expression of its occupancy parameters."""
+    import xraydb
+
+    return (
+        "("
+        + " + ".join(
+            _site_term(pm, params, s, s.multiplicity * xraydb.atomic_mass(s.symbol))
+            for s in pm.phase.sites
+        )
+        + ")"
+    )
 
 
-def crystalline_fractions(
-    scales: np.ndarray,
-    atoms: np.ndarray,
-    ref_scale: float,
-    ref_atoms: float,
-    cov: np.ndarray | None,
-) -> tuple[list[float], list[float | None]]:
-    """x_p = N_p/(Σ N_i + N_ref); ``cov`` over (S_1 … S_n, k)."""
-    s = np.append(np.asarray(scales, float), ref_scale)
-    c = np.append(np.asarray(atoms, float), ref_atoms)
-    x, e = _ratio_fractions(s, c, cov)
-    return x[:-1], e[:-1]
+def atoms_expr(pm, params) -> str:
+    """Atoms per cell of a phase as an lmfit expression of its occupancy parameters."""
+    return (
+        "("
+        + " + ".join(_site_term(pm, params, s, float(s.multiplicity)) for s in pm.phase.sites)
+        + ")"
+    )
 
 
-def _ratio_fractions(
-    s: np.ndarray, c: np.ndarray, cov: np.ndarray | None
-) -> tuple[list[float], list[float | None]]:
-    """f_p = s_p c_p / Σ s_i c_i with first-order esds; ∂f_p/∂s_i = c_i(δ_pi − f_p)/Σ s c."""
-    s = np.maximum(np.asarray(s, float), 0.0)
-    tot = float(np.sum(s * c))
-    if not tot > 0:
-        return [float("nan")] * s.size, [None] * s.size
-    f = s * c / tot
-    esd: list[float | None] = [None] * s.size
-    if cov is not None:
-        for p in range(s.size):
-            g = c * ((np.arange(s.size) == p) - f[p]) / tot
-            esd[p] = float(np.sqrt(max(g @ cov @ g, 0.0)))
-    return [float(v) for v in f], esd
+def volume_expr(pm) -> str:
+    """Cell volume (Å³) of a phase as an lmfit expression of its free cell parameters."""
+    a, b, c, al, be, ga = pm.cell_sources()
+    if all(isinstance(t, float) for t in (al, be, ga)):
+        ca, cb, cg = np.cos(np.radians([al, be, ga]))
+        f = math.sqrt(max(1 - ca**2 - cb**2 - cg**2 + 2 * ca * cb * cg, 0.0))
+        return f"({a}*{b}*{c}*{f!r})"
+    ca, cb, cg = (f"cos(radians({t}))" for t in (al, be, ga))
+    return f"({a}*{b}*{c}*sqrt(1 - {ca}**2 - {cb}**2 - {cg}**2 + 2*{ca}*{cb}*{cg}))"
 
 
-def covariance_of(fit, names: Sequence[str]) -> np.ndarray | None:
-    """Covariance block of ``names`` from an lmfit result (None if any is not varied)."""
-    if fit.covar is None or not all(n in fit.var_names for n in names):
-        return None
-    idx = [fit.var_names.index(n) for n in names]
-    return np.asarray(fit.covar)[np.ix_(idx, idx)]
+def add_fraction_params(params, phases, ref_atoms: float | None) -> None:
+    r"""Add ``p{i}_wf`` (weight fraction) and, with ``ref_atoms``, ``p{i}_xf`` (crystalline
+    fraction) of the detected ``phases`` (PhaseModel) as ``expr`` parameters.
+
+    Scales, occupancies and cell parameters enter the expressions, so that lmfit's
+    propagation (``Parameters.create_uvars``) gives esds from the full covariance.
+    Scales below 0 count as 0.
+    """
+    mass = [f"max({pm.prefix}scale, 0)*{mass_expr(pm, params)}/{volume_expr(pm)}" for pm in phases]
+    for pm, term in zip(phases, mass, strict=True):
+        params.add(pm.prefix + "wf", expr=f"{term}/({' + '.join(mass)})")
+    if ref_atoms is None:
+        return
+    n = [
+        f"max({pm.prefix}scale, 0)*{atoms_expr(pm, params)}/(2*pi**2*{volume_expr(pm)})"
+        for pm in phases
+    ]
+    total = " + ".join([*n, f"max(bkg_ref, 0)*{ref_atoms!r}"])
+    for pm, term in zip(phases, n, strict=True):
+        params.add(pm.prefix + "xf", expr=f"{term}/({total})")
