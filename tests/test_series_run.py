@@ -50,8 +50,11 @@ def test_demo_summary_shows_what_was_simulated(two_workers):
     assert rows["c20_desod"]["a_A"] == pytest.approx(demo.A_DESODIATED_A, abs=1e-3)
     # volume change within 0.3 % (absolute, in %) of the simulated 2 %
     assert rows["c20_sod"]["volume_change_pct"] == pytest.approx(100 * demo.VOLUME_CHANGE, abs=0.3)
-    # Scherrer V^1/3 of the RS grains: simulated 30 Å (K = 0.9); 10 % as in the refine tests
-    assert rows["c20_sod"]["size_A"] == pytest.approx(30.0, rel=0.1)
+    # Scherrer V^1/3 of the RS grains: simulated 30 Å (K = 0.9).  The demo has no resolution
+    # file, so the size is a lower bound (said in the note): the 800 µm pixels of this 4×4
+    # binned detector at 0.35 m add ~0.1 Å⁻¹ FWHM to the 0.18 Å⁻¹ of the grains
+    assert 0.7 * 30.0 < rows["c20_sod"]["size_A"] < 1.1 * 30.0
+    assert "lower bound" in rows["c20_sod"]["note"]
     # an undetected or unrefined phase is a result, never an error
     assert math.isnan(rows["c00_pristine"]["rs_fraction"])  # NaTiO2 is not refined there
 
@@ -185,26 +188,26 @@ def test_demo_cli_help_and_bad_binning(tmp_path, capsys):
 #: Values: a_A, size_A, rwp, xi_A, volume_change_pct; None = empty cell.
 PINNED = {
     "c00_pristine": (
-        3.783879066404202,
-        188.07864253923412,
-        0.01754132904246813,
-        42.62977673812746,
+        3.7845332307977726,
+        38.967272291408776,
+        0.03677935896233152,
+        45.968607673173366,
         None,
     ),
     "c01_sod": (None, None, None, 18.740813971689967, None),
     "c20_sod": (
-        4.204292463388451,
-        29.040260871895345,
-        0.005279285331621264,
-        34.837092044899066,
-        1.9900860849725754,
+        4.2043304971607975,
+        24.732232679218697,
+        0.006662030326519989,
+        33.287672867851214,
+        2.0005315150602776,
     ),
     "c20_desod": (
-        4.176767168768804,
-        29.082165684342595,
-        0.00515727322970929,
-        34.5620758664469,
-        1.9900860849725754,
+        4.176662372535488,
+        24.712467316645917,
+        0.006368415777227686,
+        33.314714812377744,
+        2.0005315150602776,
     ),
 }
 

@@ -17,6 +17,13 @@ from xrdpdf.physics.crystal import (
     reflection_intensities,
     structure_factors,
 )
+from xrdpdf.physics.crystallite import (
+    combined_fwhm_eta,
+    diameter_from_fwhm,
+    scherrer_length,
+    sphere_profile,
+    sphere_widths,
+)
 from xrdpdf.physics.powder import (
     powder_pattern,
 )
@@ -70,4 +77,9 @@ __all__ = [
     "peak_widths",
     "scherrer_size_definition",
     "powder_pattern",
+    "sphere_profile",
+    "sphere_widths",
+    "diameter_from_fwhm",
+    "scherrer_length",
+    "combined_fwhm_eta",
 ]

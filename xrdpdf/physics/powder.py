@@ -86,8 +86,9 @@ def powder_pattern(
         Scale per phase; the intensity is ``scale · m|F|²/V²`` × geometry factor,
         so the scale is proportional to the phase's volume fraction.
     size_A : float, sequence or None
-        Scherrer crystallite size L (Å) per phase, broadening
-        Γ_L = 2πK/L in Q (Lorentzian).  ``None``: no size broadening.
+        Scherrer length L (Å) per phase of spheres of diameter D = 1.10665·L/K,
+        whose size profile broadens the peaks (:mod:`xrdpdf.physics.crystallite`).
+        ``None``: no size broadening.
     k_scherrer : float
         Scherrer constant K for the FWHM (0.9 ⇒ ``size_A`` ≈ V^⅓ of spheres;
         1.107 ⇒ sphere diameter D).

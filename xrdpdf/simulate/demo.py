@@ -15,8 +15,8 @@ The story simulated (Na-ion TiO2 anodes, APS 11-ID-C, λ = 0.1173 Å):
 What is drawn and how (the truth is known exactly):
 
 * crystalline phases: Bragg peaks of the refined model's structure
-  (:func:`xrdpdf.physics.powder.powder_pattern`), Lorentzian size broadening with
-  K = 0.9 and a Gaussian instrument width, placed on the absolute per-atom
+  (:func:`xrdpdf.physics.powder.powder_pattern`), the size broadening of spheres
+  (V^⅓ for K = 0.9) and a Gaussian instrument width, placed on the absolute per-atom
   scale: peak area in Q of a reflection group = 2π²·m|F|²/(V·N_cell·Q²)
   electrons² per atom, plus the self scattering ⟨f²⟩.  Peak maxima therefore
   sit at the Bragg positions of the simulated a, which is what the series

@@ -248,6 +248,8 @@ def _refine_sample(
         size_esd_A=_num(first.size_esd_A) if detected else _NAN,
         rwp=res.rwp,
     )
+    if detected and getattr(first, "size_is_lower_bound", False):
+        row["note"] = _join(row["note"], "size_A is a lower bound (no [series] resolution)")
     frac, frac_esd, note = _fraction(res, config.refine.get("fraction_phase"))
     row.update(rs_fraction=frac, rs_fraction_esd=frac_esd)
     if note:

@@ -266,8 +266,8 @@ def write_figures(
     notes = [
         "a_A: lattice parameter a of the first refined phase (Bragg positions of the refined "
         "cell, not single-peak maxima).",
-        "size_A: whole-pattern Scherrer size of the first phase (Lorentzian size "
-        "broadening with K from [size] k, default 0.9: V^1/3 of the grains).",
+        "size_A: whole-pattern Scherrer size of the first phase (spheres; K from [size] k, "
+        "default 0.9: V^1/3 of the grains); a lower bound without [series] resolution.",
         "rs_fraction: crystalline fraction of [refine] fraction_phase "
         f"({config.refine.get('fraction_phase', 'none named')}), the share of the coherent "
         "scattering (in electrons) it carries against the amorphous reference.",
