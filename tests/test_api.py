@@ -64,7 +64,11 @@ def test_unknown_attribute_is_an_attribute_error():
 
 
 def _result_classes():
-    private_homes = ["xrdpdf.stages.calibrate._calibrate", "xrdpdf.stages.pdffit._refine"]
+    private_homes = [
+        "xrdpdf.stages.calibrate._calibrate",
+        "xrdpdf.stages.pdffit._refine",
+        "xrdpdf.stages.refinement._results",
+    ]
     for name in PUBLIC_MODULES + private_homes:
         mod = importlib.import_module(name)
         for n, v in vars(mod).items():
