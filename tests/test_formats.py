@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xrdpdf import InputError, Pattern
+from xrdpdf import InputError, InputWarning, Pattern
 from xrdpdf.io import read_pattern, read_patterns, write_pattern
 
 DATA = Path(__file__).parent / "data" / "formats"
@@ -410,3 +410,20 @@ def test_gsas_fxye_real_11bm_file_with_its_long_header():
     np.testing.assert_array_equal(p.sigma, rows[:, 2])
     assert (p.x[0], p.y[0], p.sigma[0]) == (0.499, 36.198, 6.17527)  # read by hand
     assert (p.x[-1], p.y[-1], p.sigma[-1]) == (24.197, 12.4583, 3.48224)
+
+
+def test_maud_venezia_dat_real_files():
+    # luttero/maud src/examples/alzrc.dat (CR line ends): "Al2O3 + CeO2-stabilized ZrO2",
+    # "2660 .05 22 1.540598 1" (npts step start λ ncols, MAUD VeneziaDataFile.java),
+    # then one count a line: 49, 61, 69, ..., 162, 194 (read by hand)
+    p = read_pattern(DATA / "maud_alzrc.dat")
+    assert p.unit == "2th_deg" and p.metadata["format"] == "maud_dat"
+    assert p.metadata["title"] == "Al2O3 + CeO2-stabilized ZrO2"
+    assert p.wavelength_A == 1.540598 and p.x.size == 2660
+    np.testing.assert_allclose(p.x, 22 + 0.05 * np.arange(2660), rtol=1e-15)
+    assert p.y[:3].tolist() == [49, 61, 69] and p.y[-2:].tolist() == [162, 194]
+    # bbm48bis.dat: "1800 0.05 25 1.5405981 1" above 1801 counts; MAUD reads the first 1800
+    with pytest.warns(InputWarning, match="says 1800 points, the file holds 1801"):
+        q = read_pattern(DATA / "maud_bbm48bis.dat")
+    assert q.x.size == 1800 and q.x[-1] == pytest.approx(25 + 0.05 * 1799, abs=1e-12)
+    assert q.y[:3].tolist() == [142, 130, 169] and q.y[-1] == 262  # 286, the 1801st, is left

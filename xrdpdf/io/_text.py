@@ -1,16 +1,17 @@
-"""Text readers: xrdpdf, pyFAI, Fit2D/XPD ``.chi``, SrXgui, PDFgetX2/3, GSAS, free format."""
+"""Text readers: xrdpdf, pyFAI, Fit2D/XPD ``.chi``, SrXgui, PDFgetX2/3, GSAS, MAUD, free format."""
 
 from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from xrdpdf._core import units
-from xrdpdf._core.errors import InputError
+from xrdpdf._core.errors import InputError, InputWarning
 
 _FLOAT = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _NUMERIC_ROW = re.compile(rf"^\s*{_FLOAT}(?:[\s,;]+{_FLOAT})+\s*$")
@@ -267,6 +268,9 @@ def read_text(path: Path, text: str, suffix: str) -> list[dict[str, Any]]:
     first = lines[0].strip()
     if first.startswith("#"):
         return [_read_hash_header(path, lines)]
+    venezia = _read_maud_venezia(path, lines)
+    if venezia is not None:
+        return [venezia]
     # Fit2D / pyFAI .chi: title, axis label, "Intensity", npts
     if len(lines) > 4 and not _is_number_row(first) and re.match(r"^\s*\d+\s*$", lines[3]):
         unit = _unit_from_label(lines[1]) or _unit_from_label(lines[0])
@@ -285,6 +289,51 @@ def read_text(path: Path, text: str, suffix: str) -> list[dict[str, Any]]:
         meta.update(notes)
         return [info]
     return [_read_free(path, lines)]
+
+
+def _read_maud_venezia(path: Path, lines: list[str]) -> dict[str, Any] | None:
+    """MAUD's "Venezia" ``.dat`` (MAUD ``VeneziaDataFile.java``), or None if not one.
+
+    A title line; ``npts step start λ ncols``; then ``npts`` intensities at
+    2θ = start + i·step (degrees) when ncols is 1, or ``npts`` (2θ, I) pairs when
+    ncols is 2, read as MAUD does: a stream of numbers, the first ``npts`` (pairs)
+    taken.  MAUD takes λ from its instrument instead; the value the header gives
+    (Å) is kept as the pattern's wavelength when positive.
+    """
+    if len(lines) < 3 or _is_number_row(lines[0].strip()):
+        return None
+    f = lines[1].split()
+    if len(f) != 5 or not _is_number_row(lines[1]) or not f[0].isdigit() or f[4] not in "12":
+        return None
+    npts, ncols = int(f[0]), int(f[4])
+    first = next((ln.split() for ln in lines[2:] if ln.strip()), [])
+    if npts < 2 or len(first) != ncols:
+        return None
+    try:
+        vals = np.asarray(" ".join(lines[2:]).replace(",", " ").split(), dtype=float)
+    except ValueError:
+        raise InputError(f"{path}: non-numeric value in the MAUD .dat data") from None
+    if vals.size < npts * ncols:
+        raise InputError(
+            f"{path}: MAUD .dat header says {npts} points but the file holds "
+            f"{vals.size // ncols} (truncated file?)"
+        )
+    if vals.size > npts * ncols:
+        warnings.warn(
+            f"{path}: MAUD .dat header says {npts} points, the file holds "
+            f"{vals.size / ncols:g}; the first {npts} are read, as MAUD does",
+            InputWarning,
+            stacklevel=2,
+        )
+    table = vals[: npts * ncols].reshape(npts, ncols)
+    step, start, wavelength = float(f[1]), float(f[2]), float(f[3])
+    x = start + step * np.arange(npts) if ncols == 1 else table[:, 0]
+    meta = {"title": lines[0].strip()[:200]}
+    info: dict[str, Any] = {"unit": "tth", "format": "maud_dat", "metadata": meta}
+    info["data"] = np.column_stack([x, table[:, -1]])
+    if wavelength > 0:
+        info["wavelength_A"] = wavelength
+    return info
 
 
 def _is_number_row(s: str) -> bool:
