@@ -427,3 +427,20 @@ def test_maud_venezia_dat_real_files():
         q = read_pattern(DATA / "maud_bbm48bis.dat")
     assert q.x.size == 1800 and q.x[-1] == pytest.approx(25 + 0.05 * 1799, abs=1e-12)
     assert q.y[:3].tolist() == [142, 130, 169] and q.y[-1] == 262  # 286, the 1801st, is left
+
+
+def test_rigaku_ras_real_smartlab_file():
+    # thomasgredig/rigakuXRD inst/extdata/MB120718Si3.ras (SmartLab, Shift-JIS names, CRLF):
+    # MEAS_SCAN_START 2, MEAS_SCAN_STEP 0.02, MEAS_SCAN_STOP 30, MEAS_DATA_COUNT 1401,
+    # HW_XG_TARGET_NAME Cu, Kα1 1.540593, Kα2 1.544414; first row 2.0000 7994 1, last
+    # 30.0000 1150 1 (read by hand)
+    path = DATA / "rigakuXRD_MB120718Si3.ras"
+    p = read_pattern(path)
+    assert p.unit == "2th_deg" and p.metadata["anode"] == "Cu"
+    assert p.wavelength_A == 1.540593 and p.metadata["wavelength_ka2_A"] == 1.544414
+    assert p.x.size == 1401
+    np.testing.assert_allclose(p.x, 2.0 + 0.02 * np.arange(1401), rtol=0, atol=5e-5)
+    assert (p.x[0], p.y[0]) == (2.0, 7994.0) and (p.x[-1], p.y[-1]) == (30.0, 1150.0)
+    text = path.read_bytes().decode("latin-1")
+    rows = np.loadtxt(text.split("*RAS_INT_START")[1].split("*RAS_INT_END")[0].splitlines())
+    np.testing.assert_array_equal(p.y, rows[:, 1] * rows[:, 2])  # counts × attenuation
