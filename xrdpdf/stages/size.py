@@ -74,7 +74,11 @@ __all__ = ["scherrer", "SizeResult", "PeakSize", "deconvolve_width"]
 
 @dataclass(frozen=True)
 class PeakSize:
-    """One fitted peak (widths in Å⁻¹; ``size_A`` None when not resolvable)."""
+    """One fitted peak (widths in Å⁻¹; ``size_A`` None when not resolvable).
+
+    ``fwhm_obs_invA``/``eta`` are those of the fitted profile (instrument ⊗ sphere size),
+    ``fwhm_sample_invA`` the sphere size profile's FWHM, ``diameter_A`` its D.
+    """
 
     q_invA: float
     q_esd_invA: float | None
@@ -375,6 +379,11 @@ def _peak_size(p, k: int, fi, ei, k_scherrer: float, wl: float | None) -> PeakSi
     e_ws = _stderr(p[f"p{k}_width"])
     ig, il = tch_split(fi, ei)
     fw, eta = (float(v[0]) for v in combined_fwhm_eta(ig, il, ws, 0.0, np.array([cen])))
+    e_fw = None
+    if e_ws is not None:  # dΓ_obs/dΓ_s of the convolution rule, by a finite difference
+        h = 1e-4 * max(ws, 1e-6)
+        fw_h = float(combined_fwhm_eta(ig, il, ws + h, 0.0, np.array([cen]))[0][0])
+        e_fw = abs(fw_h - fw) / h * e_ws
     # a peak no broader than the instrument: its width stays at the lower bound
     resolved = ws > 10 * p[f"p{k}_width"].min
     diam = size = size_e = None
@@ -389,7 +398,7 @@ def _peak_size(p, k: int, fi, ei, k_scherrer: float, wl: float | None) -> PeakSi
         q_invA=cen,
         q_esd_invA=_stderr(p[f"p{k}_center"]),
         fwhm_obs_invA=fw,
-        fwhm_obs_esd_invA=e_ws,
+        fwhm_obs_esd_invA=e_fw,
         eta=eta,
         fwhm_inst_invA=float(fi),
         fwhm_sample_invA=ws if resolved else None,
