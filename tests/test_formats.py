@@ -444,3 +444,21 @@ def test_rigaku_ras_real_smartlab_file():
     text = path.read_bytes().decode("latin-1")
     rows = np.loadtxt(text.split("*RAS_INT_START")[1].split("*RAS_INT_END")[0].splitlines())
     np.testing.assert_array_equal(p.y, rows[:, 1] * rows[:, 2])  # counts × attenuation
+
+
+def test_xpd_pipeline_chi_real_file_gzipped():
+    # xpdAcq/PDFstream's Ni.chi from the NSLS-II XPD pipeline (Ni powder, 2020-02-14):
+    # free-text header "First column represents Q values (Angstroms)", "Number of data
+    # points in the file : 2108", a '#' ruler; first row 1.653429657921934998e-02
+    # 8.000000476837186625e+00, last 3.321874230314269738e+01 0 (read by hand)
+    path = DATA / "pdfstream_Ni_xpd.chi.gz"
+    p = read_pattern(path)
+    assert p.unit == "q_A^-1" and p.metadata["format"] == "xpd_chi"
+    assert p.metadata["title"].endswith("b14f98_0001_dark_corrected_img")
+    assert p.x.size == 2108 and p.wavelength_A is None  # the file gives none; Q needs none
+    assert (p.x[0], p.y[0]) == (1.653429657921934998e-02, 8.000000476837186625e00)
+    assert (p.x[-1], p.y[-1]) == (3.321874230314269738e01, 0.0)
+    text = gzip.decompress(path.read_bytes()).decode()
+    rows = np.loadtxt(text.split("#" * 54)[1].splitlines())
+    np.testing.assert_array_equal(p.x, rows[:, 0])
+    np.testing.assert_array_equal(p.y, rows[:, 1])
