@@ -269,8 +269,7 @@ def test_pdfgetx2_gr_real_file_gzipped():
     np.testing.assert_array_equal(p.sigma, rows[:, 3])  # dG, not dr
 
 
-# ---- Bruker RAW v1, v2 (and v4 range layouts the real v4 file lacks): no public sample
-# of v1/v2 found with a license; files are built here
+# ---- Bruker RAW v1, v2, v4 with two ranges (the real files hold one range each), built
 # from the layouts of the DIFFRAC-AT manual as xylib (bruker_raw.cpp) documents them
 def _raw_v4(ranges, scan="Locked Coupled"):
     import struct
@@ -462,3 +461,29 @@ def test_xpd_pipeline_chi_real_file_gzipped():
     rows = np.loadtxt(text.split("#" * 54)[1].splitlines())
     np.testing.assert_array_equal(p.x, rows[:, 0])
     np.testing.assert_array_equal(p.y, rows[:, 1])
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "n", "start", "step", "t_s", "ka2", "first", "last"),
+    [
+        # header read by hand (xxd): "RAW " u32 876 at 4, f32 4.0 s at 8, 0.04° at 12,
+        # 4.98° at 24, Kα1/Kα2 at 72/76; 152-byte range header, 876 float32 counts:
+        # 4 + 152 + 4·876 = 3660 bytes, the file's size
+        ("pyxrd_brk_raw1.raw", "RAW v1", 876, 4.98, 0.04, 4.0, 1.54443, [665, 632, 637], 266),
+        # "RAW2", 1 range, "Cu" at 188, Kα1 Kα2 ratio at 190; range header of 60 bytes:
+        # 7251 steps, 3.0 s, 0.02°, 5.0°: 256 + 60 + 4·7251 = 29320 bytes
+        ("pyxrd_brk_raw2.raw", "RAW v2", 7251, 5.0, 0.02, 3.0, 1.5443, [222, 187, 198], 65),
+    ],
+)
+def test_bruker_raw_v1_v2_real_files(name, version, n, start, step, t_s, ka2, first, last):
+    # PyXRD's parser test files (test/test_generic/test_io/test_xrd_parsers/)
+    p = read_pattern(DATA / name)
+    assert p.metadata["format_version"] == version and p.x.size == n
+    assert (DATA / name).stat().st_size == {"RAW v1": 4 + 152, "RAW v2": 256 + 60}[version] + 4 * n
+    # float32 fields: relative round-off ≤ 6e-8
+    assert p.wavelength_A == pytest.approx(1.5406, rel=1e-7)
+    assert p.metadata["wavelength_ka2_A"] == pytest.approx(ka2, rel=1e-7)
+    assert p.metadata["step_time_s"] == t_s
+    np.testing.assert_allclose(p.x, start + step * np.arange(n), rtol=1e-6)
+    assert p.y[:3].tolist() == first and p.y[-1] == last
+    assert p.metadata.get("anode") == (None if version == "RAW v1" else "Cu")
