@@ -189,3 +189,20 @@ def test_boolean_image_refused(tmp_path):
     with pytest.raises(InputError, match="boolean image"):
         images.read_image(path)
     assert images.read_mask(path).shape == (16, 16)  # the same file is a valid mask
+
+
+def test_virtual_dataset_with_missing_source_is_refused(tmp_path):
+    frames = np.arange(2 * 8 * 9, dtype=np.float32).reshape(2, 8, 9) + 1.0
+    src = tmp_path / "src.h5"
+    with h5py.File(src, "w") as f:
+        f["data"] = frames
+    layout = h5py.VirtualLayout(shape=frames.shape, dtype=frames.dtype)
+    layout[:] = h5py.VirtualSource("src.h5", "data", shape=frames.shape)
+    with h5py.File(tmp_path / "vds.h5", "w") as f:
+        f.create_virtual_dataset("images", layout, fillvalue=0)
+    # the source present: the frames read through the mapping
+    got = images.read_image(f"{tmp_path / 'vds.h5'}::/images", frame=1)
+    np.testing.assert_array_equal(got, frames[1])
+    src.unlink()  # h5py would now read the fill value (a blank frame) without complaint
+    with pytest.raises(InputError, match=r"vds\.h5: virtual dataset /images maps 1 missing"):
+        images.read_image(f"{tmp_path / 'vds.h5'}::/images", frame=1)

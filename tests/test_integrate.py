@@ -8,6 +8,7 @@ from a 1-D pattern of Gaussian peaks with known centres and areas.
 from __future__ import annotations
 
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 from scipy.optimize import curve_fit
 
 from xrdpdf._core import units
-from xrdpdf._core.errors import InputError
+from xrdpdf._core.errors import InputError, InputWarning
 from xrdpdf._core.pattern import Pattern
 from xrdpdf.io import images
 from xrdpdf.simulate.images import Beamstop, simulate_image
@@ -331,3 +332,17 @@ def test_frames_in_their_own_dtype_integrate_as_float64(ai, tmp_path, dtype):
     np.testing.assert_array_equal(a.sigma, b.sigma)
     summed = next(images.iter_frames(tmp_path / "f.tif", sum_frames=True, keep_dtype=True))
     assert summed.data.dtype == np.float64  # a sum never wraps around in a small integer type
+
+
+def test_dark_above_the_frame_warns_once(ai):
+    # frame and dark swapped: the dark's median (300 counts plus signal) exceeds the frame's
+    sim = simulate_image(truth_pattern(), ai, scale=200.0, dark_counts=300.0, read_noise=0.0,
+                         seed=8)  # fmt: skip
+    s = IntegrationSettings(npt=600, method="pyfai")
+    integ = Integrator(ai, SHAPE, s, dark=sim.data)
+    with pytest.warns(InputWarning, match="dark's median .* exceeds the frame's"):
+        integ.integrate(sim.dark)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        integ.integrate(sim.dark)  # said once per integrator, not per frame
+        Integrator(ai, SHAPE, s, dark=sim.dark).integrate(sim.data)  # the right way round: quiet

@@ -256,6 +256,8 @@ class _Reader:
         shape = tuple(dset.shape)
         if dset.dtype.kind not in "biuf":
             raise InputError(f"{self.path}: dataset {dset.name} is not numeric")
+        if dset.is_virtual:
+            _check_virtual_sources(dset, self.path)
         if len(shape) == 2:
             self.nframes, self.shape = 1, shape
         elif len(shape) == 3:
@@ -333,6 +335,29 @@ class _Reader:
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:160]
+
+
+def _check_virtual_sources(dset, path: Path) -> None:
+    """Refuse a virtual dataset whose source files are missing.
+
+    h5py reads the unmapped parts of a virtual dataset as its fill value (zeros), so a missing
+    source would be integrated as a blank frame.  Relative source names are looked up, as HDF5
+    does, beside the virtual file and in the working directory.
+    """
+    missing = []
+    for vs in dset.virtual_sources():
+        name = vs.file_name
+        if name == ".":  # mapped from the same file
+            continue
+        candidates = [Path(name)] if os.path.isabs(name) else [path.parent / name, Path(name)]
+        if not any(c.is_file() for c in candidates):
+            missing.append(name)
+    if missing:
+        shown = ", ".join(sorted(set(missing))[:3])
+        raise InputError(
+            f"{path}: virtual dataset {dset.name} maps {len(set(missing))} missing source "
+            f"file(s): {shown}"
+        )
 
 
 def _find_hdf5_images(f, path: Path):

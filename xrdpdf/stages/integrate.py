@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -56,7 +57,7 @@ import numpy as np
 
 from xrdpdf._core import units
 from xrdpdf._core._prefetch import prefetched
-from xrdpdf._core.errors import InputError
+from xrdpdf._core.errors import InputError, InputWarning
 from xrdpdf._core.pattern import Pattern
 from xrdpdf._core.results import Result
 from xrdpdf.io._poni import check_geometry, check_poni_text
@@ -328,6 +329,25 @@ class FrameResult(Result):
 
 
 # --------------------------------------------------------------- integrator
+def _check_dark_level(data: np.ndarray, dark: np.ndarray, label: str) -> None:
+    """Warn when the dark's median exceeds the frame's: the frame would be mostly below zero.
+
+    A dark of another exposure time or gain, or frame and dark swapped, gives that; pyFAI then
+    integrates mostly negative counts with σ from the raw counts, without complaint.
+    """
+    ok = np.isfinite(data) & np.isfinite(dark)
+    if not ok.any():
+        return
+    d_med, f_med = float(np.median(dark[ok])), float(np.median(data[ok]))
+    if d_med > f_med:
+        warnings.warn(
+            f"{label}: the dark's median ({d_med:.6g}) exceeds the frame's ({f_med:.6g}); "
+            "is it the dark of this exposure?",
+            InputWarning,
+            stacklevel=4,
+        )
+
+
 @dataclass(eq=False)
 class Integrator:
     """Integrate frames of one detector with fixed geometry, corrections and settings.
@@ -411,6 +431,7 @@ class Integrator:
         self._dark = None
         if self.dark is not None:
             self._dark = np.where(np.isfinite(self.dark), self.dark, 0.0)
+        self._dark_checked = False
         self._fast = None
         self._lock = threading.Lock()
         #: set by integrator_from_files: where the geometry snapshot goes, and its file stamps
@@ -613,6 +634,9 @@ class Integrator:
         nbad = None
         # a sum of N frames holds N darks; pyFAI subtracts the dark and takes σ from raw counts
         dark = self._dark if self._dark is None or summed == 1 else self._dark * summed
+        if dark is not None and not self._dark_checked:
+            self._dark_checked = True  # once per integrator: a median of the frame costs ~50 ms
+            _check_dark_level(data, dark, label)
         if engine == "fast":
             # the kernel reads the frame in its own dtype and leaves NaN and negative pixels
             # out per frame, as pyFAI does with a dynamic mask: no float copy, no pixel map
