@@ -124,6 +124,18 @@ def powder_pattern(
     instrument's (FWHM, η) is split into Gaussian and Lorentzian parts by
     :func:`tch_split`.
     """
+    plist, x, scales, sizes, strains = _checked(
+        phases, x, unit, scale, size_A, strain, cuka, resolution, fwhm_inst
+    )
+    widths = {"k_scherrer": k_scherrer, "resolution": resolution, "fwhm_inst": fwhm_inst,
+              "eta_inst": eta_inst}  # fmt: skip
+    if cuka:
+        return _lab_pattern(plist, x, scales, sizes, strains, zero, widths)
+    return _synchrotron_pattern(plist, x, unit, wavelength_A, scales, sizes, strains, zero, widths)
+
+
+def _checked(phases, x, unit, scale, size_A, strain, cuka, resolution, fwhm_inst):
+    """The phases as a list, x as a float grid and the per-phase values, checked."""
     plist = [phases] if isinstance(phases, Phase) else list(phases)
     if not plist:
         raise InputError("powder_pattern needs at least one phase")
@@ -145,47 +157,58 @@ def powder_pattern(
         if any(s is None and not st for s, st in zip(sizes, strains, strict=True)):
             raise InputError("give size_A, strain or an instrument width (fwhm_inst/resolution)")
 
-    y = np.zeros_like(x)
-    if not cuka:
-        if unit == units.TTH_DEG:
-            wl = units.check_wavelength(wavelength_A, "a 2θ powder pattern")
-            qgrid = units.tth_to_q(np.clip(x - zero, 0.0, 179.9), wl)
-            zero_q = 0.0
-        else:
-            qgrid, zero_q, wl = x, zero, wavelength_A
-        qmax = float(np.max(qgrid))
-        for ph, sc, sz, st in zip(plist, scales, sizes, strains, strict=True):
-            refl = ph.reflections(qmax + 1.0)
-            if len(refl) == 0:
-                continue
-            qh = refl.q_invA
-            if resolution is not None:
-                fw_i, eta_i = resolution.fwhm_eta_q(qh, wl)
-            elif fwhm_inst is not None:
-                # constant width in the grid's unit; for 2θ convert at each peak
-                conv = (
-                    1.0
-                    if unit == units.Q_A
-                    else (
-                        (2 * np.pi / wl)
-                        * np.cos(np.arcsin(qh * wl / (4 * np.pi)))
-                        * np.radians(1.0)
-                    )
-                )
-                fw_i, eta_i = np.full_like(qh, fwhm_inst) * conv, np.full_like(qh, eta_inst)
-            else:
-                fw_i, eta_i = np.zeros_like(qh), np.zeros_like(qh)
-            ig, il = tch_split(fw_i, eta_i)
-            fw, eta = peak_widths(
-                qh, size_A=sz, k_scherrer=k_scherrer, strain=st, inst_gauss_q=ig, inst_lorentz_q=il
-            )
-            area = sc * refl.intensity / (ph.volume_A3**2 * qh**2)
-            y += (area[None, :] * pseudo_voigt(qgrid[:, None], qh[None, :] + zero_q, fw, eta)).sum(
-                axis=1
-            )
-        return y
+    return plist, x, scales, sizes, strains
 
-    # lab Cu Kα1/Kα2, Bragg–Brentano
+
+def _synchrotron_pattern(plist, x, unit, wavelength_A, scales, sizes, strains, zero, widths):
+    """Debye–Scherrer peaks of one wavelength on a Q or 2θ grid (areas ∝ m|F|²/(V²Q²))."""
+    k_scherrer, resolution = widths["k_scherrer"], widths["resolution"]
+    fwhm_inst, eta_inst = widths["fwhm_inst"], widths["eta_inst"]
+    y = np.zeros_like(x)
+    if unit == units.TTH_DEG:
+        wl = units.check_wavelength(wavelength_A, "a 2θ powder pattern")
+        qgrid = units.tth_to_q(np.clip(x - zero, 0.0, 179.9), wl)
+        zero_q = 0.0
+    else:
+        qgrid, zero_q, wl = x, zero, wavelength_A
+    qmax = float(np.max(qgrid))
+    for ph, sc, sz, st in zip(plist, scales, sizes, strains, strict=True):
+        refl = ph.reflections(qmax + 1.0)
+        if len(refl) == 0:
+            continue
+        qh = refl.q_invA
+        if resolution is not None:
+            fw_i, eta_i = resolution.fwhm_eta_q(qh, wl)
+        elif fwhm_inst is not None:
+            # constant width in the grid's unit; for 2θ convert at each peak
+            conv = (
+                1.0
+                if unit == units.Q_A
+                else (
+                    (2 * np.pi / wl)
+                    * np.cos(np.arcsin(qh * wl / (4 * np.pi)))
+                    * np.radians(1.0)
+                )
+            )
+            fw_i, eta_i = np.full_like(qh, fwhm_inst) * conv, np.full_like(qh, eta_inst)
+        else:
+            fw_i, eta_i = np.zeros_like(qh), np.zeros_like(qh)
+        ig, il = tch_split(fw_i, eta_i)
+        fw, eta = peak_widths(
+            qh, size_A=sz, k_scherrer=k_scherrer, strain=st, inst_gauss_q=ig, inst_lorentz_q=il
+        )
+        area = sc * refl.intensity / (ph.volume_A3**2 * qh**2)
+        y += (area[None, :] * pseudo_voigt(qgrid[:, None], qh[None, :] + zero_q, fw, eta)).sum(
+            axis=1
+        )
+    return y
+
+
+def _lab_pattern(plist, x, scales, sizes, strains, zero, widths):
+    """Lab Cu Kα1/Kα2 Bragg–Brentano peaks on a 2θ grid (areas ∝ m|F|²·Lp/V²)."""
+    k_scherrer, resolution = widths["k_scherrer"], widths["resolution"]
+    fwhm_inst, eta_inst = widths["fwhm_inst"], widths["eta_inst"]
+    y = np.zeros_like(x)
     lines = ((CU_KA1_A, 1.0), (CU_KA2_A, CU_KA2_RATIO))
     qmax = float(units.tth_to_q(min(np.max(x) + 5.0, 179.0), CU_KA1_A))
     for ph, sc, sz, st in zip(plist, scales, sizes, strains, strict=True):
