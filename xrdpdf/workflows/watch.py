@@ -48,40 +48,45 @@ temporary file and renamed, so no half-written file is ever left.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io as _stdio
-import json
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from xrdpdf import io
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.results import Result
 from xrdpdf.io import images
 from xrdpdf.stages import integrate
-from xrdpdf.workflows import reduce
+from xrdpdf.workflows._watch_reduce import ImageReducer, _row
+from xrdpdf.workflows._watch_state import (
+    STATE_NAME,
+    SUMMARY_COLUMNS,
+    SUMMARY_NAME,
+    WatchState,
+    _one_line,
+    frames_of,
+    outputs_of,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "STATE_NAME",
     "SUMMARY_NAME",
     "SUMMARY_COLUMNS",
-    "is_candidate",
     "ImageReducer",
     "WatchState",
-    "WatchResult",
-    "Watcher",
     "frames_of",
     "outputs_of",
+    "is_candidate",
+    "WatchResult",
+    "Watcher",
     "watch",
 ]
+
 
 #: Suffixes of the image files the watcher reduces (case-insensitive).
 IMAGE_SUFFIXES = (
@@ -98,17 +103,18 @@ IMAGE_SUFFIXES = (
     ".img",
     ".mccd",
 )
-#: The state file in the output folder.
-STATE_NAME = "watch_state.json"
-#: The summary table in the output folder.
-SUMMARY_NAME = "summary.csv"
-#: Columns of ``summary.csv``.
-SUMMARY_COLUMNS = ("name", "source", "frame", "output", "gr", "processed_at", "error")
+
+
 _TEMP_SUFFIXES = (".part", ".tmp", "~")
-_STATE_SCHEMA = 1
+
+
 _LOCK_NAME = ".watch.lock"
+
+
 #: Without events (watchdog mode), rescan the folder at least this often (s).
 _RESCAN_S = 30.0
+
+
 #: Longest single sleep, so that a signal-set stop flag is seen promptly (s).
 _SLICE_S = 0.2
 
@@ -130,379 +136,6 @@ def is_candidate(path: str | os.PathLike, suffixes: Sequence[str] = IMAGE_SUFFIX
     return Path(low).suffix in tuple(s.lower() for s in suffixes)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
-def _row(name: str, path: Path, frame: int | None, **kw: Any) -> dict[str, Any]:
-    """A summary row (keys :data:`SUMMARY_COLUMNS`), stamped now."""
-    row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS, "")
-    row.update(name=name, source=str(path), frame="" if frame is None else frame)
-    row["processed_at"] = _now()
-    for k, v in kw.items():
-        row[k] = "" if v is None else (_one_line(v) if k == "error" else v)
-    return row
-
-
-# ------------------------------------------------------------------ reducer
-class ImageReducer:
-    """Reduce one image file to ``OUTDIR/STEM.xye`` (and ``STEM.gr``), as ``xrdpdf integrate``.
-
-    The :class:`~xrdpdf.stages.integrate.Integrator` is built from the same inputs and
-    with the same provenance as the ``integrate`` command, once (at
-    construction, or from the first image when the PONI's detector has no
-    shape), and reused for every image.
-
-    Parameters
-    ----------
-    poni : path-like
-        pyFAI geometry with wavelength.
-    outdir : path-like
-        Output folder (created if missing).
-    mask : path-like, optional
-        Mask image, non-zero = masked.
-    darks : sequence of path-like, optional
-        Dark image(s), averaged.
-    flat : path-like, optional
-        Flat field.
-    settings : IntegrationSettings, optional
-        Default: those of a pyFAI integration config (WorkerConfig JSON) given
-        as ``poni``, else the ``integrate`` command's defaults.
-    pdf_config : xrdpdf.stages.pdf.PdfConfig, optional
-        When given, each pattern is also transformed to G(r) and written as
-        ``STEM.gr`` (the optional PDF step).
-    fmt : str
-        Output format, as ``xrdpdf integrate --format``: ``xye`` (default),
-        ``xy``, ``chi``, ``h5`` or ``nxazint1d`` (``STEM.nxs``, pyFAI's
-        NXazint1d with its accumulators; one more pyFAI integration per frame).
-    overrides : dict, optional
-        With a WorkerConfig ``poni`` and no ``settings``: the settings given
-        explicitly, which win over the config's.
-
-    Raises
-    ------
-    InputError
-        Bad geometry, mask, dark, flat or settings, or an output folder that
-        is a file.
-    """
-
-    def __init__(
-        self,
-        poni: str | os.PathLike,
-        outdir: str | os.PathLike,
-        *,
-        mask: str | os.PathLike | None = None,
-        darks: Sequence[str | os.PathLike] | None = None,
-        flat: str | os.PathLike | None = None,
-        settings: integrate.IntegrationSettings | None = None,
-        pdf_config: Any | None = None,
-        fmt: str = "xye",
-        overrides: dict[str, Any] | None = None,
-    ) -> None:
-        self.poni = Path(poni)
-        self.outdir = Path(outdir)
-        self.pdf_config = pdf_config
-        if fmt not in reduce.FRAME_FORMATS:
-            known = ", ".join(reduce.FRAME_FORMATS)
-            raise InputError(f"format must be one of {known}, got {fmt!r}")
-        self.suffix = reduce.FRAME_FORMATS[fmt]
-        if self.outdir.exists() and not self.outdir.is_dir():
-            raise InputError(f"{self.outdir}: output path exists and is not a folder")
-        self._reducer = reduce.Reducer(
-            self.poni,
-            settings,
-            mask=mask,
-            darks=darks,
-            flat=flat,
-            pdf_config=pdf_config,
-            overrides=overrides,
-        )
-        self.settings = settings if settings is not None else integrate.IntegrationSettings()
-        if settings is None and self._reducer._integrator is not None:
-            self.settings = self._reducer._integrator.settings  # a WorkerConfig's
-        self.outdir.mkdir(parents=True, exist_ok=True)
-
-    def integrator(self, first_image: str | os.PathLike | None = None) -> integrate.Integrator:
-        """The integrator; built from ``first_image``'s shape if the detector has none."""
-        return self._reducer.integrator(first_image)
-
-    @property
-    def wavelength_A(self) -> float:
-        """Wavelength of the geometry, Å."""
-        return self._reducer.wavelength_A
-
-    # -- names
-    def output_names(self, path: str | os.PathLike, nframes: int) -> list[str]:
-        """Output stems of an image with ``nframes`` frames (``STEM`` or ``STEM_fNNNN``)."""
-        path = Path(path)
-        if nframes <= 1:
-            return [images.frame_stem(images.BadInput(path, ""))]
-        return [images.frame_stem(images.BadInput(path, "", i)) for i in range(nframes)]
-
-    def outputs_for(self, name: str) -> list[Path]:
-        """Every file written for one pattern ``name``."""
-        out = [self.outdir / f"{name}{self.suffix}"]
-        if self.pdf_config is not None:
-            out.append(self.outdir / f"{name}.gr")
-        return out
-
-    # -- reduction
-    def reduce(
-        self,
-        path: str | os.PathLike,
-        *,
-        refuse: Callable[[Path], str | None] | None = None,
-        stopped: Callable[[], bool] = lambda: False,
-        written: list[Path] | None = None,
-    ) -> list[dict[str, Any]] | None:
-        """Reduce every frame of one image file; a bad frame gives an error row.
-
-        Parameters
-        ----------
-        path : path-like
-            The image.
-        refuse : callable, optional
-            ``refuse(output) -> str or None``, asked for an output that exists
-            already: the reason not to replace it (that pattern then gets an
-            error row), or ``None`` to replace it.  Default: existing outputs
-            are never replaced.
-        stopped : callable
-            Checked between frames; when it returns True the reduction stops
-            and ``None`` is returned.
-        written : list, optional
-            Every output written is appended to it (for clean-up on stop).
-
-        Returns
-        -------
-        list of dict or None
-            One row (keys :data:`SUMMARY_COLUMNS`) per frame, or per file
-            when it cannot be read; ``None`` if stopped.
-        """
-        path = Path(path)
-        written = [] if written is None else written
-        if refuse is None:
-            refuse = _never_replace
-        rows: list[dict[str, Any]] = []
-        try:
-            integ = self.integrator(path)
-        except InputError as exc:
-            return [_row(path.stem, path, None, error=str(exc))]
-        frames = images.iter_many([path], keep_dtype=True)
-        nxs = self.suffix == reduce.NXAZINT_SUFFIX
-        results = integrate.integrate_frames(integ, frames, accumulators=nxs)
-        try:
-            for res in results:
-                if stopped():
-                    return None
-                name = images.frame_stem(res)
-                if not res.ok:
-                    rows.append(_row(name, path, res.index, error=res.error))
-                    continue
-                rows.append(self._write(name, path, res, refuse, written))
-        finally:
-            results.close()
-        return rows
-
-    def _write(
-        self,
-        name: str,
-        path: Path,
-        res: integrate.FrameResult,
-        refuse: Callable[[Path], str | None],
-        written: list[Path],
-    ) -> dict[str, Any]:
-        targets = self.outputs_for(name)
-        for t in targets:
-            reason = refuse(t) if t.exists() else None
-            if reason:
-                return _row(name, path, res.index, error=f"{t}: {reason}")
-        xye = targets[0]
-        try:
-            reduced = self._reducer.finish(res)
-        except InputError as exc:
-            reduced, error = self._reducer.finish(res, pdf=False), f"PDF: {exc}"
-        else:
-            error = None
-        try:
-            files = reduce.write_reduced(reduced, self.outdir, suffix=self.suffix, overwrite=True)
-        except InputError as exc:
-            return _row(name, path, res.index, error=str(exc))
-        written.extend(files)
-        if error is not None:
-            return _row(name, path, res.index, output=str(xye), error=error)
-        if self.pdf_config is None:
-            return _row(name, path, res.index, output=str(xye))
-        return _row(name, path, res.index, output=str(xye), gr=str(targets[1]))
-
-
-# -------------------------------------------------------------------- state
-class WatchState:
-    """The watcher's memory in ``OUTDIR/watch_state.json``: what was reduced, and how.
-
-    Entries are keyed by real path (symbolic links resolved), size and
-    modification time (ns).  An entry is ``"pending"`` while its file is
-    reduced; the outputs of a pending entry (a run that was killed, or stopped
-    in the middle of a file) may be replaced by a later attempt
-    ("reclaimable").  File names are stored losslessly: a name that is not
-    valid UTF-8 is kept as JSON ``\\udcXX`` escapes of its bytes
-    (:func:`os.fsdecode`'s surrogates), so it reads back to the same name.
-
-    Parameters
-    ----------
-    outdir : path-like
-        The output folder holding the state file.
-
-    Raises
-    ------
-    InputError
-        If the state file exists but cannot be read.
-    """
-
-    def __init__(self, outdir: str | os.PathLike) -> None:
-        self.outdir = Path(outdir)
-        self.path = self.outdir / STATE_NAME
-        self.summary_path = self.outdir / SUMMARY_NAME
-        self.files: dict[str, dict[str, Any]] = {}
-        self.reclaimable: set[str] = set()
-        self.owners: dict[str, str] = {}
-        self.latest: dict[str, str] = {}  # real path -> key of its last finished version
-        self._pending: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-                files = data["files"]
-                reclaimable = data.get("reclaimable", [])
-                if not isinstance(files, dict) or not isinstance(reclaimable, list):
-                    raise TypeError("unexpected layout")
-                for entry in files.values():
-                    if not isinstance(entry, dict) or "path" not in entry or "status" not in entry:
-                        raise TypeError(f"bad entry {str(entry)[:60]}")
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise InputError(
-                    f"{self.path}: cannot read the watch state ({_one_line(exc)}); "
-                    "move it away to start afresh (every image is then reduced again)"
-                ) from exc
-            self.reclaimable.update(str(p) for p in reclaimable)
-            for key, entry in files.items():
-                if entry["status"] == "pending":  # an attempt that never finished
-                    self.reclaimable.update(entry.get("outputs", []))
-                else:
-                    self.files[key] = entry
-                    self._own(entry)
-                    self.latest[key.rsplit("|", 2)[0]] = key
-
-    def _own(self, entry: dict[str, Any]) -> None:
-        for row in entry.get("rows", []):
-            for col in ("output", "gr"):
-                if row.get(col):
-                    self.owners[row[col]] = entry["path"]
-                    self.reclaimable.discard(row[col])
-
-    @staticmethod
-    def key(path: str | os.PathLike, size: int, mtime_ns: int) -> str:
-        """The state key of a file version: ``realpath|size|mtime_ns``."""
-        return f"{os.path.realpath(path)}|{int(size)}|{int(mtime_ns)}"
-
-    def previous(self, key: str) -> tuple[str, dict[str, Any]] | None:
-        """The last finished version of the file of ``key`` (another size or time), if any."""
-        old = self.latest.get(key.rsplit("|", 2)[0])
-        return None if old is None or old == key else (old, self.files[old])
-
-    def supersede(self, old_key: str, keep: Sequence[str]) -> list[str]:
-        """Forget an earlier version of a file; remove its outputs not in ``keep``.
-
-        Returns the outputs removed (those of frames the new version names
-        otherwise, e.g. ``STEM.xye`` of a one-page file that became a stack).
-        """
-        entry = self.files.pop(old_key)
-        gone = [
-            o
-            for o in outputs_of(entry)
-            if o not in set(keep) and self.owners.get(o) == entry["path"]
-        ]
-        for o in outputs_of(entry):
-            self.owners.pop(o, None)
-        for o in gone:
-            with contextlib.suppress(OSError):
-                os.unlink(o)
-        return gone
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.files
-
-    def may_replace(self, output: str | os.PathLike) -> bool:
-        """True for outputs of an attempt that never finished."""
-        return str(output) in self.reclaimable
-
-    def owner(self, output: str | os.PathLike) -> str | None:
-        """The image whose reduction wrote ``output``, if known."""
-        return self.owners.get(str(output))
-
-    def begin(self, key: str, path: Path, outputs: Sequence[Path]) -> None:
-        """Record (and save) that ``path`` is being reduced into ``outputs``."""
-        self._pending[key] = {
-            "path": str(path),
-            "status": "pending",
-            "outputs": [str(p) for p in outputs],
-        }
-        self._save()
-
-    def finish(
-        self, key: str, path: Path, rows: Sequence[dict[str, Any]], nframes: int | None = None
-    ) -> None:
-        """Record the result rows of ``path`` (saved) and rewrite ``summary.csv``."""
-        self._pending.pop(key, None)
-        ok = all(not r.get("error") for r in rows)
-        entry = {
-            "path": str(path),
-            "status": "done" if ok else "failed",
-            "rows": [dict(r) for r in rows],
-        }
-        if nframes is not None:
-            entry["nframes"] = int(nframes)
-        self.files[key] = entry
-        self._own(entry)
-        self.latest[key.rsplit("|", 2)[0]] = key
-        self._save()
-        self.write_summary()
-
-    def rows(self) -> list[dict[str, Any]]:
-        """Every result row, in the order the files were reduced."""
-        return [row for entry in self.files.values() for row in entry.get("rows", [])]
-
-    def _save(self) -> None:
-        state = {
-            "schema_version": _STATE_SCHEMA,
-            "files": {**self.files, **self._pending},
-            "reclaimable": sorted(self.reclaimable),
-        }
-        # one entry per line, compact (json's C encoder): fast also with 10⁴ files;
-        # ASCII escapes keep a name's undecodable bytes (surrogates) losslessly
-        lines = ",\n".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in state["files"].items())
-        text = (
-            f'{{"schema_version": {_STATE_SCHEMA},\n'
-            f'"reclaimable": {json.dumps(state["reclaimable"])},\n'
-            f'"files": {{\n{lines}\n}}}}\n'
-        )
-        io.write_text(text, self.path, overwrite=True)
-
-    def write_summary(self) -> Path:
-        """Rewrite ``summary.csv`` (atomically) from the state."""
-        buf = _stdio.StringIO()
-        w = csv.DictWriter(
-            buf, fieldnames=SUMMARY_COLUMNS, lineterminator="\n", extrasaction="ignore"
-        )
-        w.writeheader()
-        for row in self.rows():
-            w.writerow({k: row.get(k, "") for k in SUMMARY_COLUMNS})
-        return io.write_text(buf.getvalue(), self.summary_path, overwrite=True)
-
-
-# ------------------------------------------------------------------- result
 @dataclass
 class WatchResult(Result):
     """What one :meth:`Watcher.run` did.
@@ -556,7 +189,6 @@ class _Pending:
     next_check: float  # monotonic time of the next look
 
 
-# ------------------------------------------------------------------ watcher
 class Watcher:
     """Watch ``directory`` and reduce each new, complete image with ``reducer``.
 
@@ -897,18 +529,6 @@ class Watcher:
             self._on_result(path, rows)
 
 
-def outputs_of(entry: dict[str, Any]) -> list[str]:
-    """The output files a state entry's rows name."""
-    return [r[c] for r in entry.get("rows", []) for c in ("output", "gr") if r.get(c)]
-
-
-def frames_of(entry: dict[str, Any]) -> int:
-    """Frames of the file version an entry records (its rows when it predates ``nframes``)."""
-    if "nframes" in entry:
-        return int(entry["nframes"])
-    return sum(1 for r in entry.get("rows", []) if r.get("frame") != "") or 1
-
-
 def _signature(path: Path) -> tuple[int, int] | None:
     try:
         st = path.stat()
@@ -921,10 +541,6 @@ def _remove(paths: Sequence[Path]) -> None:
     for p in paths:
         with contextlib.suppress(OSError):
             p.unlink()
-
-
-def _never_replace(target: Path) -> str:
-    return "output exists; not replaced (pass overwrite=True)"
 
 
 def _is_file(entry: os.DirEntry) -> bool:
