@@ -64,15 +64,10 @@ def test_unknown_attribute_is_an_attribute_error():
 
 
 def _result_classes():
-    private_homes = [
-        "xrdpdf.stages.calibrate._calibrate",
-        "xrdpdf.stages.pdffit._refine",
-        "xrdpdf.stages.refinement._results",
-    ]
-    for name in PUBLIC_MODULES + private_homes:
-        mod = importlib.import_module(name)
+    for m in pkgutil.walk_packages(xrdpdf.__path__, "xrdpdf."):
+        mod = importlib.import_module(m.name)
         for n, v in vars(mod).items():
-            if inspect.isclass(v) and n.endswith("Result") and v.__module__ == name:
+            if inspect.isclass(v) and n.endswith("Result") and v.__module__ == m.name:
                 yield v
 
 
