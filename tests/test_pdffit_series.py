@@ -72,7 +72,7 @@ def test_bad_model_file_fails_at_load(folder):
 
 
 def test_sample_row_gains_the_real_space_lattice(folder, tmp_path):
-    from xrdpdf.workflows.series.run import _pdffit_sample
+    from xrdpdf.workflows.series._sample import _pdffit_sample
 
     cfg = load_series(_write(folder, SERIES))
     truth = parse_model(MODEL.format("NaTiO2", "lattice = [4.19, 4.19, 4.19, 90, 90, 90]"))

@@ -249,7 +249,7 @@ def test_rs_fraction_is_refine_crystalline_fraction_of_the_named_phase():
     """The rs_fraction column maps the named phase's crystalline fraction, nothing else."""
     from types import SimpleNamespace
 
-    from xrdpdf.workflows.series.run import _fraction
+    from xrdpdf.workflows.series._sample import _fraction
 
     def phase(name, **kw):
         return SimpleNamespace(name=name, weight_fraction=1.0, **kw)

@@ -102,7 +102,7 @@ def test_absent_phase_is_a_note_not_an_error(folder, tmp_path):
 
 def test_undetermined_quantity_is_a_note_not_an_error():
     from xrdpdf._core.errors import InputError, NotDeterminedError
-    from xrdpdf.workflows.series.run import _attempt
+    from xrdpdf.workflows.series._sample import _attempt
 
     def undetermined():
         raise NotDeterminedError("the data do not determine the correlation length")

@@ -5,6 +5,7 @@ samples (through :mod:`xrdpdf.workflows.reduce`, the one reduction path), :mod:`
 derives the quantities the file declares and writes the table and figures.
 """
 
+from xrdpdf.workflows.series._outdir import OWNER_FILE, check_outdir
 from xrdpdf.workflows.series.config import (
     DERIVED_KINDS,
     DerivedSpec,
@@ -18,10 +19,8 @@ from xrdpdf.workflows.series.config import (
     refine_options,
 )
 from xrdpdf.workflows.series.run import (
-    OWNER_FILE,
     SampleOutcome,
     SeriesResult,
-    check_outdir,
     input_hash,
     integrate_sample,
     process_sample,
