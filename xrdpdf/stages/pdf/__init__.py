@@ -326,38 +326,10 @@ def transform(pattern: Pattern, config: PdfConfig, background: Pattern | None = 
         raise InputError(f"transform needs a Pattern, got {type(pattern).__name__}")
     if pattern.unit == units.R_A:
         raise InputError(f"{pattern.source}: input is already in r space; give I(Q) or I(2θ)")
-    q_all = pattern.q
     if background is not None and background.unit == units.R_A:
         raise InputError(f"{background.source}: background must be I(Q) or I(2θ), not r space")
-    qmin = float(config.qmin_invA)
-    if config.qmaxinst_invA is None:
-        qmaxinst = _last_nonzero_q(q_all, pattern.y)
-    else:
-        qmaxinst = float(config.qmaxinst_invA)
-        step = float(np.median(np.diff(q_all)))
-        if qmaxinst > q_all[-1] + 0.5 * step:
-            raise InputError(
-                f"qmaxinst = {qmaxinst:g} Å⁻¹ is beyond the data (Q ≤ {q_all[-1]:.4g} Å⁻¹)"
-            )
-    if qmin >= qmaxinst:
-        raise InputError(f"qmin = {qmin:g} Å⁻¹ is not below qmaxinst = {qmaxinst:g} Å⁻¹")
-    m = (q_all >= qmin - 1e-9) & (q_all <= qmaxinst + 1e-9)
-    q = q_all[m]
-    if q.size < 2:
-        raise InputError(f"fewer than 2 data points in [{qmin:g}, {qmaxinst:g}] Å⁻¹")
-    degree = float(config.rpoly_A * (q[-1] - q[0]) / np.pi)
-    if q.size < degree + 5:
-        raise InputError(
-            f"only {q.size} points in [{qmin:g}, {qmaxinst:g}] Å⁻¹; the correction polynomial "
-            f"of degree {degree:.3g} needs at least {int(degree) + 5}"
-        )
-    qmax_auto = _is_auto(config.qmax_invA)
-    if not qmax_auto and config.qmax_invA is not None:
-        qmax_req = float(config.qmax_invA)
-        if qmax_req > qmaxinst + 1e-9:
-            raise InputError(
-                f"qmax = {qmax_req:g} Å⁻¹ is beyond the data used (qmaxinst = {qmaxinst:.4g} Å⁻¹)"
-            )
+    m, qmin, qmaxinst, degree, qmax_auto = _q_range(pattern, config)
+    q = pattern.q[m]
     i_s = pattern.y[m]
     s_s = None if pattern.sigma is None else pattern.sigma[m]
     i_b = s_b = None
@@ -368,18 +340,7 @@ def transform(pattern: Pattern, config: PdfConfig, background: Pattern | None = 
     f2avg, favg2 = composition_factors(config.composition, q)
     prep = _Prepared(q, i_s, s_s, i_b, s_b, f2avg, favg2, qmin, qmaxinst, degree, _is_regular(q))
 
-    bkg_auto = background is not None and _is_auto(config.bkg_scale)
-    if background is None:
-        bscale = 0.0
-    elif bkg_auto:
-        qmax_for_bkg = (
-            qmaxinst if (qmax_auto or config.qmax_invA is None) else float(config.qmax_invA)
-        )
-        bscale, _ = _auto_bkg_scale(
-            prep, qmax_for_bkg, config.lorch, config.rpoly_A, config.rfirst_A
-        )
-    else:
-        bscale = float(config.bkg_scale)
+    bscale, bkg_auto = _background_scale(prep, background, config, qmaxinst, qmax_auto)
 
     ic, sc, k, s, ss, f, sf = _reduce(prep, bscale)
     if qmax_auto:
@@ -397,28 +358,8 @@ def transform(pattern: Pattern, config: PdfConfig, background: Pattern | None = 
     header = _header(
         pattern, background, config, qmin, qmax, qmaxinst, bscale, degree, k, qmax_auto, bkg_auto
     )
-    wl = pattern.wavelength_A
-    iq = Pattern(q, ic, units.Q_A, wl, sc, {**header, "outputtype": "iq"})
-    mq = q <= qmax + 1e-9
-    sq = Pattern(q[mq], s[mq], units.Q_A, wl, _cut(ss, mq), {**header, "outputtype": "sq"})
-    fq = Pattern(q[mq], f[mq], units.Q_A, wl, _cut(sf, mq), {**header, "outputtype": "fq"})
-    gr = Pattern(r, g, units.R_A, None, sg, {**header, "outputtype": "gr"})
-    return PdfResult(
-        iq=iq,
-        sq=sq,
-        fq=fq,
-        gr=gr,
-        qmin_invA=qmin,
-        qmax_invA=float(qmax),
-        qmaxinst_invA=qmaxinst,
-        qmax_auto=qmax_auto,
-        bkg_scale=bscale,
-        bkg_scale_auto=bkg_auto,
-        poly_degree=round(degree, 6),
-        scale=k,
-        config=config,
-        header=header,
-    )
+    return _result(pattern, config, header, q, r, (ic, sc, s, ss, f, sf, g, sg), qmax,
+                   (qmin, qmaxinst, qmax_auto, bscale, bkg_auto, degree, k))  # fmt: skip
 
 
 def _cut(a: np.ndarray | None, m: np.ndarray) -> np.ndarray | None:
@@ -464,3 +405,89 @@ def _header(
         "normalization_k": float(f"{k:.8g}"),
     }
     return h
+
+
+def _q_range(pattern: Pattern, config: PdfConfig):
+    """The points used (mask), qmin, qmaxinst, the polynomial degree and whether qmax is auto.
+
+    Raises
+    ------
+    InputError
+        A Q range that is empty, beyond the data, or too short for the correction polynomial.
+    """
+    q_all = pattern.q
+    qmin = float(config.qmin_invA)
+    if config.qmaxinst_invA is None:
+        qmaxinst = _last_nonzero_q(q_all, pattern.y)
+    else:
+        qmaxinst = float(config.qmaxinst_invA)
+        step = float(np.median(np.diff(q_all)))
+        if qmaxinst > q_all[-1] + 0.5 * step:
+            raise InputError(
+                f"qmaxinst = {qmaxinst:g} Å⁻¹ is beyond the data (Q ≤ {q_all[-1]:.4g} Å⁻¹)"
+            )
+    if qmin >= qmaxinst:
+        raise InputError(f"qmin = {qmin:g} Å⁻¹ is not below qmaxinst = {qmaxinst:g} Å⁻¹")
+    m = (q_all >= qmin - 1e-9) & (q_all <= qmaxinst + 1e-9)
+    q = q_all[m]
+    if q.size < 2:
+        raise InputError(f"fewer than 2 data points in [{qmin:g}, {qmaxinst:g}] Å⁻¹")
+    degree = float(config.rpoly_A * (q[-1] - q[0]) / np.pi)
+    if q.size < degree + 5:
+        raise InputError(
+            f"only {q.size} points in [{qmin:g}, {qmaxinst:g}] Å⁻¹; the correction polynomial "
+            f"of degree {degree:.3g} needs at least {int(degree) + 5}"
+        )
+    qmax_auto = _is_auto(config.qmax_invA)
+    if not qmax_auto and config.qmax_invA is not None:
+        qmax_req = float(config.qmax_invA)
+        if qmax_req > qmaxinst + 1e-9:
+            raise InputError(
+                f"qmax = {qmax_req:g} Å⁻¹ is beyond the data used (qmaxinst = {qmaxinst:.4g} Å⁻¹)"
+            )
+    return m, qmin, qmaxinst, degree, qmax_auto
+
+
+def _background_scale(prep, background, config, qmaxinst: float, qmax_auto: bool):
+    """The background scale (0 without one; ``"auto"`` resolved) and whether it was automatic."""
+    bkg_auto = background is not None and _is_auto(config.bkg_scale)
+    if background is None:
+        bscale = 0.0
+    elif bkg_auto:
+        qmax_for_bkg = (
+            qmaxinst if (qmax_auto or config.qmax_invA is None) else float(config.qmax_invA)
+        )
+        bscale, _ = _auto_bkg_scale(
+            prep, qmax_for_bkg, config.lorch, config.rpoly_A, config.rfirst_A
+        )
+    else:
+        bscale = float(config.bkg_scale)
+    return bscale, bkg_auto
+
+
+def _result(pattern, config, header, q, r, curves, qmax, numbers) -> PdfResult:
+    """The I(Q), S(Q), F(Q) and G(r) Patterns with the xPDFsuite header, as a PdfResult."""
+    ic, sc, s, ss, f, sf, g, sg = curves
+    qmin, qmaxinst, qmax_auto, bscale, bkg_auto, degree, k = numbers
+    wl = pattern.wavelength_A
+    iq = Pattern(q, ic, units.Q_A, wl, sc, {**header, "outputtype": "iq"})
+    mq = q <= qmax + 1e-9
+    sq = Pattern(q[mq], s[mq], units.Q_A, wl, _cut(ss, mq), {**header, "outputtype": "sq"})
+    fq = Pattern(q[mq], f[mq], units.Q_A, wl, _cut(sf, mq), {**header, "outputtype": "fq"})
+    gr = Pattern(r, g, units.R_A, None, sg, {**header, "outputtype": "gr"})
+    return PdfResult(
+        iq=iq,
+        sq=sq,
+        fq=fq,
+        gr=gr,
+        qmin_invA=qmin,
+        qmax_invA=float(qmax),
+        qmaxinst_invA=qmaxinst,
+        qmax_auto=qmax_auto,
+        bkg_scale=bscale,
+        bkg_scale_auto=bkg_auto,
+        poly_degree=round(degree, 6),
+        scale=k,
+        config=config,
+        header=header,
+    )
