@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xraydb
+from sphere_lines import sphere_line
 
 from xrdpdf import physics as phases
 from xrdpdf._core.errors import InputError
@@ -74,27 +75,6 @@ def _lines(cell, atoms, ff, qmax):
     return uq[keep], tot[keep]
 
 
-_GL_T, _GL_W = np.polynomial.legendre.leggauss(512)
-
-
-def _sphere_line(dq, diameter, sigma_q, gamma_q=0.0):
-    """Unit-area line of spheres of diameter D (Å) ⊗ Gaussian σ ⊗ Lorentzian HWHM γ (Å⁻¹).
-
-    φ(ΔQ) = (1/π)∫₀ᴰ A(L) e^(−σ²L²/2 − γL) cos(ΔQ L) dL with A(L) = 1 − 3L/2D + L³/2D³
-    (a product in L is a convolution in ΔQ), by 512-point Gauss–Legendre quadrature where
-    |ΔQ|·D < 300; beyond, the 1/ΔQ² tail 3/(2πDΔQ²) of the kink of A at L = 0.
-    """
-    dq = np.asarray(dq, float)
-    L = 0.5 * diameter * (_GL_T + 1.0)
-    w = 0.5 * diameter * _GL_W
-    u = L / diameter
-    a = (1 - 1.5 * u + 0.5 * u**3) * np.exp(-0.5 * (sigma_q * L) ** 2 - gamma_q * L) * w
-    out = 3.0 / (2 * np.pi * diameter * np.maximum(dq * dq, 1e-300))
-    near = np.abs(dq) * diameter < 300.0
-    out[near] = np.cos(np.multiply.outer(dq[near], L)) @ a / np.pi
-    return out
-
-
 def _rs_ff(occ_na, b=0.6):
     def ff(el, s):
         dw = np.exp(-b * s**2)
@@ -130,7 +110,7 @@ def _simulate(
             area = vfrac * f2 / (vol**2 * qh**2)
             sig = inst_fwhm / (2 * np.sqrt(2 * np.log(2)))
             for q0, ar in zip(qh, area, strict=True):
-                y += ar * _sphere_line(x - q0 - zero, size, sig)
+                y += ar * sphere_line(x - q0 - zero, size, sig)
         else:
             for wl, ratio in ((KA1, 1.0), (KA2, 0.5)):
                 ok = qh * wl / (4 * np.pi) < 0.99
@@ -143,7 +123,7 @@ def _simulate(
                 # sample displacement s on a 240 mm goniometer: Δ2θ = −2s cosθ/R (rad)
                 tth = tth + np.degrees(-2 * displ_mm * np.cos(th) / 240.0)
                 for t0, ar, d in zip(tth, area, dq, strict=True):
-                    y += ar * d * _sphere_line((x - t0 - zero) * d, size, sig * d)
+                    y += ar * d * sphere_line((x - t0 - zero) * d, size, sig * d)
     y = y / y.max() * counts
     y += bkg[0] + bkg[1] * (x - x.min()) / (x.max() - x.min())
     rng = np.random.default_rng(seed)
@@ -448,7 +428,7 @@ def test_crystalline_fraction_of_atoms(x_true):
     crystal = np.zeros_like(q)
     sig = 0.01 / (2 * np.sqrt(2 * np.log(2)))
     for q0, f in zip(qh, f2, strict=True):
-        crystal += 2 * np.pi**2 * f / (8 * a**3 * q0**2) * _sphere_line(q - q0, 60.0, sig)
+        crystal += 2 * np.pi**2 * f / (8 * a**3 * q0**2) * sphere_line(q - q0, 60.0, sig)
     rng = np.random.default_rng(11)
     c, c_ref = 40.0, 25.0
     y = rng.poisson(c * (x_true * crystal + (1 - x_true) * _amorphous_per_atom(q)) + 500.0)

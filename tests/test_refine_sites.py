@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 import pytest
 import xraydb
+from sphere_lines import sphere_line
 
 from xrdpdf._core.pattern import Pattern
 from xrdpdf.cli import _main
@@ -51,25 +52,6 @@ def _rocksalt_lines(occ, biso, qmax):
     return uq[keep], mf2[keep]
 
 
-_GL_T, _GL_W = np.polynomial.legendre.leggauss(512)
-
-
-def _sphere_line(dq, diameter, sigma_q):
-    """Unit-area line of spheres of diameter D (Å) ⊗ a Gaussian σ (Å⁻¹).
-
-    φ(ΔQ) = (1/π)∫₀ᴰ A(L) e^(−σ²L²/2) cos(ΔQ L) dL, A(L) = 1 − 3L/2D + L³/2D³, by
-    Gauss–Legendre quadrature where |ΔQ|·D < 300; beyond, its 1/ΔQ² tail 3/(2πDΔQ²).
-    """
-    dq = np.asarray(dq, float)
-    L = 0.5 * diameter * (_GL_T + 1.0)
-    u = L / diameter
-    a = (1 - 1.5 * u + 0.5 * u**3) * np.exp(-0.5 * (sigma_q * L) ** 2) * 0.5 * diameter * _GL_W
-    out = 3.0 / (2 * np.pi * diameter * np.maximum(dq * dq, 1e-300))
-    near = np.abs(dq) * diameter < 300.0
-    out[near] = np.cos(np.multiply.outer(dq[near], L)) @ a / np.pi
-    return out
-
-
 def _poisson(x, y, unit, wl, seed):
     counts = np.random.default_rng(seed).poisson(y).astype(float)
     return Pattern(x, counts, unit, wl, np.sqrt(np.maximum(counts, 1.0)))
@@ -80,7 +62,7 @@ def _synchrotron(occ, biso, seed=3):
     qh, mf2 = _rocksalt_lines(occ, biso, 17.0)
     sig = SYNC_FWHM_INVA / (2 * math.sqrt(2 * math.log(2)))  # Gaussian instrument
     d = 60.0 * 1.10665 / 0.9  # spheres of 60 Å Scherrer size (K = 0.9)
-    y = sum(a * _sphere_line(q - q0, d, sig) for q0, a in zip(qh, mf2 / qh**2, strict=True))
+    y = sum(a * sphere_line(q - q0, d, sig) for q0, a in zip(qh, mf2 / qh**2, strict=True))
     return _poisson(q, 5e4 * y / y.max() + 300.0, "q_A^-1", WL_A, seed)
 
 
@@ -96,7 +78,7 @@ def _lab(biso, seed=5):
         d = 400.0 * 1.10665 / 0.9  # spheres of 400 Å Scherrer size (K = 0.9)
         sig = LAB_FWHM_DEG / (2 * math.sqrt(2 * math.log(2)))
         for t0, a, g in zip(np.degrees(2 * th), ratio * mf2[ok] * lp, dq, strict=True):
-            y += a * g * _sphere_line((tth - t0) * g, d, sig * g)
+            y += a * g * sphere_line((tth - t0) * g, d, sig * g)
     return _poisson(tth, 3e4 * y / y.max() + 200.0, "2th_deg", KA1_A, seed)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sphere_lines import sphere_line
 
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
@@ -27,34 +28,13 @@ AREAS = [0.55, 1.0, 0.75, 0.25, 0.2, 0.12]
 INST = 0.03  # Gaussian instrument FWHM, Å⁻¹
 
 
-_GL_T, _GL_W = np.polynomial.legendre.leggauss(512)
-
-
-def _sphere_line(dq, diameter, sigma_q, gamma_q=0.0):
-    """Unit-area line of spheres of diameter D (Å) ⊗ Gaussian σ ⊗ Lorentzian HWHM γ (Å⁻¹).
-
-    φ(ΔQ) = (1/π)∫₀ᴰ A(L) e^(−σ²L²/2 − γL) cos(ΔQ L) dL with A(L) = 1 − 3L/2D + L³/2D³
-    (a product in L is a convolution in ΔQ), by 512-point Gauss–Legendre quadrature where
-    |ΔQ|·D < 300; beyond, the 1/ΔQ² tail 3/(2πDΔQ²) of the kink of A at L = 0.
-    """
-    dq = np.asarray(dq, float)
-    L = 0.5 * diameter * (_GL_T + 1.0)
-    w = 0.5 * diameter * _GL_W
-    u = L / diameter
-    a = (1 - 1.5 * u + 0.5 * u**3) * np.exp(-0.5 * (sigma_q * L) ** 2 - gamma_q * L) * w
-    out = 3.0 / (2 * np.pi * diameter * np.maximum(dq * dq, 1e-300))
-    near = np.abs(dq) * diameter < 300.0
-    out[near] = np.cos(np.multiply.outer(dq[near], L)) @ a / np.pi
-    return out
-
-
 def _sim(diameter_A, strain=0.0, inst=INST, seed=0, qmax=7.0):
     q = np.linspace(1.8, qmax, 3000)
     y = 200.0 + 10.0 * q
     qs = [2 * np.pi * np.sqrt(h * h + kk * kk + l * l) / A for h, kk, l in HKL]
     for q0, ar in zip(qs, AREAS, strict=True):
         sig = inst / (2 * np.sqrt(2 * np.log(2)))
-        y += 4e3 * ar * _sphere_line(q - q0, diameter_A, sig, strain * q0)
+        y += 4e3 * ar * sphere_line(q - q0, diameter_A, sig, strain * q0)
     rng = np.random.default_rng(seed)
     yn = rng.poisson(y).astype(float)
     return Pattern(q, yn, "q_A^-1", 0.1173, np.sqrt(yn)), np.array(qs)
