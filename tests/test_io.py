@@ -170,3 +170,12 @@ def test_hdf5_outputs_are_nxdata_for_silx(tmp_path):
             assert nx.axes[-1].attrs["units"] == "1/angstrom"
             np.testing.assert_array_equal(nx.errors[-1] if len(shape) > 1 else nx.errors, 0.5)
             assert h5["entry/wavelength"][()] == pytest.approx(0.1173)
+
+
+def test_xye_without_sigma_has_no_sigma_column(tmp_path):
+    # a noise-free pattern has no σ; a column of zeros would read back as exact intensities
+    x = np.linspace(1.0, 10.0, 50)
+    path = write_pattern(Pattern(x, x**2, "q_A^-1", 0.1173), tmp_path / "p.xye")
+    back = read_pattern(path)
+    assert back.sigma is None
+    np.testing.assert_allclose(back.y, x**2, rtol=1e-10)  # 11 significant digits written

@@ -26,8 +26,7 @@ HDF5_SUFFIXES = (".h5", ".hdf5", ".nxs", ".nx5")
 def _text_table(pattern: Pattern, with_sigma: bool) -> np.ndarray:
     cols = [pattern.x, pattern.y]
     if with_sigma:
-        sig = pattern.sigma if pattern.sigma is not None else np.zeros_like(pattern.y)
-        cols.append(sig)
+        cols.append(pattern.sigma)
     return np.column_stack(cols)
 
 
@@ -98,7 +97,8 @@ def write_pattern(
     elif suffix == ".chi":
         text = _chi_text(pattern, meta)
     elif suffix in (".xye", ".xy", ".dat", ".txt"):
-        text = _xye_text(pattern, meta, with_sigma=suffix == ".xye")
+        # a pattern without σ gets no σ column: zeros would read back as exact intensities
+        text = _xye_text(pattern, meta, with_sigma=suffix == ".xye" and pattern.sigma is not None)
     else:
         raise InputError(
             f"{path}: unknown output format {suffix!r}; "
