@@ -17,6 +17,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q
 	if ls notebooks/*.ipynb >/dev/null 2>&1; then \
@@ -24,6 +25,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
 bench-smoke: $(STAMP)

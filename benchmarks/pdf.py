@@ -37,8 +37,7 @@ def setup(npt: int = 3000):
     clean = 1e3 * (f2 + 20 * np.sin(2.4 * q) * np.exp(-0.01 * q * q) + 0.05 * q * q)
     sig = np.sqrt(clean)
     pattern = Pattern(q, clean + rng.normal(0, 1, q.size) * sig, "q_A^-1", sigma=sig)
-    config = PdfConfig("TiO2", qmax_invA=28.0, rpoly_A=0.9, rmin_A=0.01, rmax_A=30.0,
-                       rstep_A=0.01)
+    config = PdfConfig("TiO2", qmax_invA=28.0, rpoly_A=0.9, rmin_A=0.01, rmax_A=30.0, rstep_A=0.01)
     return pattern, config
 
 
@@ -87,11 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"pdf.transform {result['n_q']} Q → {result['n_r']} r points: "
-              f"best {result['transform_best_ms']:.2f} ms, median "
-              f"{result['transform_median_ms']:.2f} ms (goal < 5 ms); bare G+σ_G sine transform "
-              f"best {result['sine_best_ms']:.2f} ms; host {result['host']} "
-              f"({result['cpus']} CPUs, load {result['loadavg']})")
+        print(
+            f"pdf.transform {result['n_q']} Q → {result['n_r']} r points: "
+            f"best {result['transform_best_ms']:.2f} ms, median "
+            f"{result['transform_median_ms']:.2f} ms (goal < 5 ms); bare G+σ_G sine transform "
+            f"best {result['sine_best_ms']:.2f} ms; host {result['host']} "
+            f"({result['cpus']} CPUs, load {result['loadavg']})"
+        )
     return 0
 
 

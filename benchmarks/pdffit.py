@@ -334,8 +334,12 @@ def main(argv=None) -> int:
             out["cells"][name] = row
             if not args.json:
                 _print_row(name, row)
-    out.update({k: out["cells"]["cubic"][k]
-                for k in ("ours_s_per_eval", "pdffit2_s_per_eval", "ratio", "ours_s_per_fit")})
+    out.update(
+        {
+            k: out["cells"]["cubic"][k]
+            for k in ("ours_s_per_eval", "pdffit2_s_per_eval", "ratio", "ours_s_per_fit")
+        }
+    )
     if args.json:
         print(json.dumps(out, indent=2))
     return 0

@@ -391,9 +391,7 @@ def test_sharp_rings_beamstop_arm_2048_without_guesses(monkeypatch):
     ai = _geometry((2048, 2048), 200e-6, 0.35, 1024 + 23, 1024 - 31, rot1=0.01, rot2=-0.02)
     img = simulate(ai, seed=1)
     d, cx, cy, r1, r2 = _truth(ai)
-    res = C.calibrate(
-        img, calibrant="CeO2", wavelength_A=WL_A, detector=Detector(200e-6, 200e-6)
-    )
+    res = C.calibrate(img, calibrant="CeO2", wavelength_A=WL_A, detector=Detector(200e-6, 200e-6))
     assert abs(res.direct_distance_m - d) < 0.1e-3
     assert math.hypot(res.beam_center_px[0] - cx, res.beam_center_px[1] - cy) < 0.3
     assert abs(res.rot1_rad - r1) < 0.002 and abs(res.rot2_rad - r2) < 0.002

@@ -46,8 +46,10 @@ def setup(tmp_path_factory):
     q = np.linspace(0, 15, 3001)
     y = 5 + 40 * np.exp(-0.5 * ((q - 3.0) / 0.08) ** 2) + 20 * np.exp(-0.5 * ((q - 5) / 0.08) ** 2)
     truth = Pattern(q, y, units.Q_A, 0.1173)
-    frames = [simulate_image(truth, ai, scale=20.0 * (i + 1), dark_counts=10.0, seed=i).data
-              for i in range(3)]
+    frames = [
+        simulate_image(truth, ai, scale=20.0 * (i + 1), dark_counts=10.0, seed=i).data
+        for i in range(3)
+    ]
     tifffile.imwrite(d / "a.tif", frames[0].astype(np.float32))
     tifffile.imwrite(d / "b.tif", frames[1].astype(np.float32))
     images.write_image(np.stack(frames), d / "stack.h5")
@@ -78,8 +80,24 @@ def test_batch_outputs_and_json(setup, tmp_path, capsys):
     d, poni, ai, frames = setup
     out_dir = tmp_path / "out"
     rc, out, err = run(
-        [d / "a.tif", d / "b.tif", d / "stack.h5", "--poni", poni, "--dark", d / "dark1.tif",
-         "--dark", d / "dark2.tif", "--npt", 300, "-o", out_dir, "--json", "--method", "pyfai"],
+        [
+            d / "a.tif",
+            d / "b.tif",
+            d / "stack.h5",
+            "--poni",
+            poni,
+            "--dark",
+            d / "dark1.tif",
+            "--dark",
+            d / "dark2.tif",
+            "--npt",
+            300,
+            "-o",
+            out_dir,
+            "--json",
+            "--method",
+            "pyfai",
+        ],
         capsys,
     )
     assert rc == 0, err
@@ -90,8 +108,9 @@ def test_batch_outputs_and_json(setup, tmp_path, capsys):
     # nothing else (the run's pyFAI WorkerConfig beside them), no temp files
     assert sorted(p.name for p in out_dir.iterdir()) == sorted([*names, "integration.json"])
     # the file equals the API on the same frame with the averaged dark (9+11)/2 = 10
-    api = Integrator(ai, SHAPE, IntegrationSettings(npt=300, method="pyfai"),
-                     dark=np.full(SHAPE, 10.0)).integrate(frames[0].astype(np.float32))
+    api = Integrator(
+        ai, SHAPE, IntegrationSettings(npt=300, method="pyfai"), dark=np.full(SHAPE, 10.0)
+    ).integrate(frames[0].astype(np.float32))
     got = read_pattern(out_dir / "a.xye")
     assert got.unit == units.Q_A and got.wavelength_A == pytest.approx(0.1173)
     np.testing.assert_allclose(got.x, api.x, rtol=1e-7)  # 9 significant digits written
@@ -103,16 +122,48 @@ def test_batch_outputs_and_json(setup, tmp_path, capsys):
 
 def test_sum_formats_and_units(setup, tmp_path, capsys):
     d, poni, ai, frames = setup
-    rc, out, err = run([d / "stack.h5", "--poni", poni, "--sum", "--npt", 200, "--format", "h5",
-                        "--unit", "2th", "-o", tmp_path, "--json"], capsys)
+    rc, out, err = run(
+        [
+            d / "stack.h5",
+            "--poni",
+            poni,
+            "--sum",
+            "--npt",
+            200,
+            "--format",
+            "h5",
+            "--unit",
+            "2th",
+            "-o",
+            tmp_path,
+            "--json",
+        ],
+        capsys,
+    )
     assert rc == 0, err
     got = read_pattern(tmp_path / "stack.h5")
     assert got.unit == units.TTH_DEG
     ref = Integrator(ai, SHAPE, IntegrationSettings(npt=200, unit="2th")).integrate(
-        np.sum([f.astype(np.float32).astype(float) for f in frames], axis=0))
+        np.sum([f.astype(np.float32).astype(float) for f in frames], axis=0)
+    )
     np.testing.assert_allclose(got.y, ref.y, rtol=1e-6)  # sum of the same float32 frames
-    rc, _, err = run([d / "a.tif", "--poni", poni, "--npt", 200, "--format", "chi",
-                      "--polarization", "none", "--sigma-clip", "-o", tmp_path], capsys)
+    rc, _, err = run(
+        [
+            d / "a.tif",
+            "--poni",
+            poni,
+            "--npt",
+            200,
+            "--format",
+            "chi",
+            "--polarization",
+            "none",
+            "--sigma-clip",
+            "-o",
+            tmp_path,
+        ],
+        capsys,
+    )
     assert rc == 0, err
     assert read_pattern(tmp_path / "a.chi").x.size > 100
 
@@ -124,8 +175,9 @@ def test_existing_output_is_kept(setup, tmp_path, capsys):
     rc, _, err = run([d / "a.tif", "--poni", poni, "--npt", 100, "-o", tmp_path], capsys)
     assert rc == 2 and "exists" in err and "--overwrite" in err
     assert target.read_text() == "keep me\n"
-    rc, _, err = run([d / "a.tif", "--poni", poni, "--npt", 100, "-o", tmp_path, "--overwrite"],
-                     capsys)
+    rc, _, err = run(
+        [d / "a.tif", "--poni", poni, "--npt", 100, "-o", tmp_path, "--overwrite"], capsys
+    )
     assert rc == 0, err
     assert read_pattern(target).x.size > 50  # replaced by a real pattern
 
@@ -163,8 +215,17 @@ def _bad_case(kind: str, d: Path, tmp: Path, poni: Path):
     raise AssertionError(kind)
 
 
-BAD = ["missing", "truncated", "corrupt", "shape", "no_wavelength", "all_nan", "all_negative",
-       "all_masked", "empty_mask"]
+BAD = [
+    "missing",
+    "truncated",
+    "corrupt",
+    "shape",
+    "no_wavelength",
+    "all_nan",
+    "all_negative",
+    "all_masked",
+    "empty_mask",
+]
 
 
 @pytest.mark.parametrize("kind", BAD)
@@ -184,8 +245,21 @@ def test_bad_inputs_one_line_exit_2_no_output(setup, tmp_path, capsys, kind):
 def test_one_bad_image_in_a_batch(setup, tmp_path, capsys):
     d, poni, _, _ = setup
     (tmp_path / "bad.tif").write_bytes(b"not a tiff")
-    rc, out, err = run([d / "a.tif", tmp_path / "bad.tif", d / "b.tif", "--poni", poni,
-                        "--npt", 100, "-o", tmp_path / "o", "--json"], capsys)
+    rc, out, err = run(
+        [
+            d / "a.tif",
+            tmp_path / "bad.tif",
+            d / "b.tif",
+            "--poni",
+            poni,
+            "--npt",
+            100,
+            "-o",
+            tmp_path / "o",
+            "--json",
+        ],
+        capsys,
+    )
     assert rc == 0
     summary = json.loads(out)
     assert [Path(w["path"]).name for w in summary["written"]] == ["a.xye", "b.xye"]
@@ -196,8 +270,9 @@ def test_one_bad_image_in_a_batch(setup, tmp_path, capsys):
 def test_same_stem_twice_is_refused(setup, tmp_path, capsys):
     d, poni, _, frames = setup
     images.write_image(frames[0], tmp_path / "a.edf")
-    rc, _, err = run([d / "a.tif", tmp_path / "a.edf", "--poni", poni, "-o", tmp_path / "o"],
-                     capsys)
+    rc, _, err = run(
+        [d / "a.tif", tmp_path / "a.edf", "--poni", poni, "-o", tmp_path / "o"], capsys
+    )
     assert rc == 2 and "same output name" in err
 
 
@@ -207,9 +282,23 @@ def test_installed_script(setup, tmp_path):
     env = {**os.environ, "XRDPDF_CACHE": str(tmp_path / "cache")}
     missing = tmp_path / "nope.tif"
     proc = subprocess.run(
-        [str(exe), "integrate", str(d / "a.tif"), str(missing), "--poni", str(poni),
-         "--npt", "150", "-o", str(tmp_path / "out"), "--json"],
-        capture_output=True, text=True, timeout=120, env=env,
+        [
+            str(exe),
+            "integrate",
+            str(d / "a.tif"),
+            str(missing),
+            "--poni",
+            str(poni),
+            "--npt",
+            "150",
+            "-o",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr  # one of two images worked
     summary = json.loads(proc.stdout)

@@ -201,8 +201,9 @@ def test_cli_corrlen(tmp_path, capsys, debye_grs):
     assert abs(js["xi_A"] / 27 - 1) < 0.15
     assert _main(["corrlen", str(tmp_path / "missing.gr")]) == 2
     assert capsys.readouterr().err.startswith("xrdpdf: error:")
-    proc = subprocess.run([str(XRDPDF), "corrlen", str(path)], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [str(XRDPDF), "corrlen", str(path)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0 and "xi_A" in proc.stdout
 
 

@@ -92,12 +92,13 @@ def test_natio2_peak_positions_through_pdf():
     q = np.arange(1.0, 25.0 + 1e-9, 0.01)
     iq = debye_iq(c, q, uiso_A2=0.003)
     comp = " ".join(f"{k}{v}" for k, v in c.composition.items())
-    g = transform(iq, PdfConfig(comp, qmin_invA=1.0, qmax_invA=25.0, rmin_A=1.5, rmax_A=3.5,
-                                rstep_A=0.002)).gr
+    g = transform(
+        iq, PdfConfig(comp, qmin_invA=1.0, qmax_invA=25.0, rmin_A=1.5, rmax_A=3.5, rstep_A=0.002)
+    ).gr
     for lo, hi, true in ((1.9, 2.3, A_NATIO2 / 2), (2.8, 3.15, A_NATIO2 / np.sqrt(2))):
         m = np.nonzero((g.x > lo) & (g.x < hi))[0]
         i = m[np.argmax(g.y[m])]
-        y0, y1, y2 = g.y[i - 1:i + 2]
+        y0, y1, y2 = g.y[i - 1 : i + 2]
         peak = g.x[i] + 0.002 * 0.5 * (y0 - y2) / (y0 - 2 * y1 + y2)
         assert abs(peak - true) < 0.01, (peak, true)
 

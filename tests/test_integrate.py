@@ -77,7 +77,10 @@ def fit_peaks(p: Pattern, scale: float):
     for c, a in PEAKS:
         sel = np.abs(p.x - c) < 0.25
         popt, _ = curve_fit(
-            gauss_line, p.x[sel], p.y[sel], p0=[scale * a / 100, c, 0.04, scale * BASE, 0.0],
+            gauss_line,
+            p.x[sel],
+            p.y[sel],
+            p0=[scale * a / 100, c, 0.04, scale * BASE, 0.0],
             sigma=p.sigma[sel] if p.sigma is not None else None,
         )
         out.append(popt)
@@ -112,8 +115,7 @@ def test_default_11idc_geometry():
 # ------------------------------------------------------------ vs plain pyFAI
 def test_equals_plain_pyfai_with_all_corrections(ai):
     rng = np.random.default_rng(7)
-    sim = simulate_image(truth_pattern(), ai, scale=40.0, dark_counts=50.0, read_noise=2.0,
-                         seed=3)
+    sim = simulate_image(truth_pattern(), ai, scale=40.0, dark_counts=50.0, read_noise=2.0, seed=3)
     dark = np.full(SHAPE, 50.0)
     flat = rng.uniform(0.9, 1.1, SHAPE)
     mask = np.zeros(SHAPE, bool)
@@ -122,8 +124,16 @@ def test_equals_plain_pyfai_with_all_corrections(ai):
     got = Integrator(ai, SHAPE, s, mask=mask, dark=dark, flat=flat).integrate(sim.data)
     ref = pyFAI.load(ai.get_config())  # an independent integrator object
     res = ref.integrate1d(
-        sim.data, 700, unit="q_A^-1", method=("bbox", "csr", "cython"), error_model="poisson",
-        polarization_factor=0.95, correctSolidAngle=True, mask=mask, dark=dark, flat=flat,
+        sim.data,
+        700,
+        unit="q_A^-1",
+        method=("bbox", "csr", "cython"),
+        error_model="poisson",
+        polarization_factor=0.95,
+        correctSolidAngle=True,
+        mask=mask,
+        dark=dark,
+        flat=flat,
     )
     keep = res.count > 0
     np.testing.assert_allclose(got.x, res.radial[keep], rtol=1e-12)
@@ -137,15 +147,24 @@ def test_equals_plain_pyfai_with_all_corrections(ai):
 def test_two_theta_unit_and_sigma_clip_match_pyfai(ai):
     sim = simulate_image(truth_pattern(), ai, scale=40.0, seed=4)
     got = integrate_image(sim.data, ai, npt=500, unit="2th", method="pyfai")
-    res = ai.integrate1d(sim.data, 500, unit="2th_deg", error_model="poisson",
-                         polarization_factor=0.99)
+    res = ai.integrate1d(
+        sim.data, 500, unit="2th_deg", error_model="poisson", polarization_factor=0.99
+    )
     keep = res.count > 0
     assert got.unit == units.TTH_DEG
     np.testing.assert_allclose(got.y, res.intensity[keep], rtol=1e-6)  # pyFAI is the oracle
     clipped = integrate_image(sim.data, ai, npt=500, sigma_clip=True, method="pyfai")
-    ref = ai.sigma_clip_ng(sim.data, 500, unit="q_A^-1", method=("no", "csr", "cython"),
-                           error_model="poisson", polarization_factor=0.99, thres=5.0,
-                           max_iter=5, mask=np.zeros(SHAPE, bool))
+    ref = ai.sigma_clip_ng(
+        sim.data,
+        500,
+        unit="q_A^-1",
+        method=("no", "csr", "cython"),
+        error_model="poisson",
+        polarization_factor=0.99,
+        thres=5.0,
+        max_iter=5,
+        mask=np.zeros(SHAPE, bool),
+    )
     sel = np.isin(ref.radial, clipped.x)
     np.testing.assert_allclose(clipped.y, ref.intensity[sel], rtol=1e-6)
 
@@ -193,8 +212,9 @@ def test_dark_and_flat_corrections(ai):
     truth = truth_pattern()
     rng = np.random.default_rng(2)
     flat = rng.uniform(0.8, 1.2, SHAPE)
-    sim = simulate_image(truth, ai, scale=200.0, dark_counts=300.0, read_noise=0.0, flat=flat,
-                         seed=8)
+    sim = simulate_image(
+        truth, ai, scale=200.0, dark_counts=300.0, read_noise=0.0, flat=flat, seed=8
+    )
     s = IntegrationSettings(npt=600, method="pyfai")
     ok = Integrator(ai, SHAPE, s, dark=sim.dark, flat=flat).integrate(sim.data)
     expect = Integrator(ai, SHAPE, s).integrate(sim.expected / flat)

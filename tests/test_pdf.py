@@ -76,8 +76,11 @@ def test_wrong_degree_would_fail(ni):
 
 def test_outputs_and_sigma(ni):
     sample, kapton = ni
-    res = transform(sample, PdfConfig("Ni", qmin_invA=0.85, qmax_invA=25, qmaxinst_invA=29,
-                                      bkg_scale=0.4, rmax_A=20), kapton)
+    res = transform(
+        sample,
+        PdfConfig("Ni", qmin_invA=0.85, qmax_invA=25, qmaxinst_invA=29, bkg_scale=0.4, rmax_A=20),
+        kapton,
+    )
     for p in (res.iq, res.sq, res.fq):
         assert p.unit == "q_A^-1" and p.sigma is not None
         assert p.x[0] >= 0.85 and p.x[-1] <= 29.0 + 1e-9
@@ -122,8 +125,9 @@ def test_sine_transform_czt_equals_direct_sum_and_sigma():
     gi, _ = sine_transform(qi, np.sin(2 * qi), r)
     wi = np.gradient(qi) * 1.0
     wi[0], wi[-1] = qi[1] - qi[0], qi[-1] - qi[-2]
-    np.testing.assert_allclose(gi, 2 / np.pi * np.sin(np.outer(r, qi)) @ (wi * np.sin(2 * qi)),
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        gi, 2 / np.pi * np.sin(np.outer(r, qi)) @ (wi * np.sin(2 * qi)), atol=1e-10
+    )
 
 
 def test_polynomial_removes_low_order_terms_exactly():
@@ -136,8 +140,9 @@ def test_polynomial_removes_low_order_terms_exactly():
     extra = 0.4 - 0.01 * q + 3e-4 * q**2 + 1e-6 * q**5  # degree 5 < 6
     r2 = transform(Pattern(q, 1000 * f2 * (y + extra), "q_A^-1"), cfg)
     assert r1.poly_degree == pytest.approx(19.5 / np.pi, abs=1e-5)
-    np.testing.assert_allclose(r2.gr.y / r2.scale, r1.gr.y / r1.scale, atol=1e-6 * np.abs(
-        r1.gr.y / r1.scale).max())
+    np.testing.assert_allclose(
+        r2.gr.y / r2.scale, r1.gr.y / r1.scale, atol=1e-6 * np.abs(r1.gr.y / r1.scale).max()
+    )
 
 
 @pytest.mark.parametrize("q0", [0.8, 0.81])
@@ -154,8 +159,9 @@ def test_sigma_propagation_monte_carlo(q0):
     sig = 20.0 + 30.0 * (q / q[-1])  # Q-dependent σ(I)
     cfg = PdfConfig("TiO2", rpoly_A=0.9, rmin_A=1.0, rmax_A=10.0, rstep_A=0.05)
     res0 = transform(Pattern(q, clean, "q_A^-1", sigma=sig), cfg)
-    gs = np.array([transform(Pattern(q, clean + rng.normal(0, sig), "q_A^-1"), cfg).gr.y
-                   for _ in range(400)])
+    gs = np.array(
+        [transform(Pattern(q, clean + rng.normal(0, sig), "q_A^-1"), cfg).gr.y for _ in range(400)]
+    )
     ratio = gs.std(axis=0) / res0.gr.sigma
     # 400 repeats: a std estimate scatters by 1/√800 = 3.5 % per r point; the median over
     # 181 r points much less.  The propagation neglects only the k correlation (measured
@@ -244,9 +250,27 @@ def test_bad_inputs_api(ni):
 # ------------------------------------------------------------------------ CLI
 def test_cli_pdf_json_and_outputs(tmp_path, capsys):
     out = tmp_path / "ni.gr"
-    args = ["pdf", str(DATA / "Ni.chi"), "--composition", "Ni", "--bkg", str(DATA / "kapton.chi"),
-            "--bkg-scale", "0.4", "--qmin", "0.85", "--qmax", "25", "--qmaxinst", "29",
-            "--rmax", "60", "-o", str(out), "--json"]
+    args = [
+        "pdf",
+        str(DATA / "Ni.chi"),
+        "--composition",
+        "Ni",
+        "--bkg",
+        str(DATA / "kapton.chi"),
+        "--bkg-scale",
+        "0.4",
+        "--qmin",
+        "0.85",
+        "--qmax",
+        "25",
+        "--qmaxinst",
+        "29",
+        "--rmax",
+        "60",
+        "-o",
+        str(out),
+        "--json",
+    ]
     assert _main(args) == 0
     js = json.loads(capsys.readouterr().out)
     assert js["poly_degree"] == pytest.approx(0.9 * 28.14 / np.pi, abs=1e-5)
@@ -258,8 +282,13 @@ def test_cli_pdf_json_and_outputs(tmp_path, capsys):
     m = (ref.x >= 1) & (ref.x <= 60)
     assert _rw(gr.y[m], ref.y[m]) < 0.002  # same tolerance as the API test
     text = out.read_text()
-    for key in ("composition = Ni", "rpoly = 0.9", "qmaxinst = 29.0", "bgscale = 0.4",
-                "#### start data"):
+    for key in (
+        "composition = Ni",
+        "rpoly = 0.9",
+        "qmaxinst = 29.0",
+        "bgscale = 0.4",
+        "#### start data",
+    ):
         assert key in text
     # refuses to overwrite: exit 2, one line
     assert _main(args) == 2
@@ -272,8 +301,7 @@ def test_cli_bad_inputs_exit_2(tmp_path, capsys, case):
     q = np.linspace(0.5, 20, 300)
     good = tmp_path / "s.xy"
     np.savetxt(good, np.c_[q, 100 + np.sin(3 * q)])
-    args = ["pdf", str(good), "--composition", "TiO2", "--xtype", "q", "-o",
-            str(tmp_path / "o.gr")]
+    args = ["pdf", str(good), "--composition", "TiO2", "--xtype", "q", "-o", str(tmp_path / "o.gr")]
     if case == "element":
         args[3] = "TiQ2"
     elif case == "qmax":
@@ -297,15 +325,32 @@ def test_cli_bad_inputs_exit_2(tmp_path, capsys, case):
 def test_cli_installed_script(tmp_path):
     out = tmp_path / "g.gr"
     proc = subprocess.run(
-        [str(XRDPDF), "pdf", str(DATA / "Ni.chi"), "--composition", "Ni", "--qmin", "1",
-         "--qmax", "auto", "--rmax", "10", "-o", str(out), "--json"],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(XRDPDF),
+            "pdf",
+            str(DATA / "Ni.chi"),
+            "--composition",
+            "Ni",
+            "--qmin",
+            "1",
+            "--qmax",
+            "auto",
+            "--rmax",
+            "10",
+            "-o",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     js = json.loads(proc.stdout)
     assert js["qmax_auto"] is True and out.is_file()
-    helptext = subprocess.run([str(XRDPDF), "pdf", "--help"], capture_output=True, text=True,
-                              timeout=60).stdout
+    helptext = subprocess.run(
+        [str(XRDPDF), "pdf", "--help"], capture_output=True, text=True, timeout=60
+    ).stdout
     assert "Example:" in helptext
 
 
@@ -314,12 +359,16 @@ def test_figures(ni, tmp_path):
     from xrdpdf.plot.pdf import plot_gr_comparison, plot_pdf
 
     sample, kapton = ni
-    res = transform(sample, PdfConfig("Ni", qmin_invA=0.85, qmax_invA=25, qmaxinst_invA=29,
-                                      bkg_scale=0.4, rmax_A=60), kapton)
+    res = transform(
+        sample,
+        PdfConfig("Ni", qmin_invA=0.85, qmax_invA=25, qmaxinst_invA=29, bkg_scale=0.4, rmax_A=60),
+        kapton,
+    )
     ref = read_pattern(DATA / "Ni-hires.gr")
     p1 = save_figure(plot_pdf(res, title="Ni"), tmp_path / "pdf.png")
-    p2 = save_figure(plot_gr_comparison(res.gr.x, res.gr.y, ref.x, ref.y, rw=0.001),
-                     tmp_path / "cmp.png")
+    p2 = save_figure(
+        plot_gr_comparison(res.gr.x, res.gr.y, ref.x, ref.y, rw=0.001), tmp_path / "cmp.png"
+    )
     assert p1.stat().st_size > 1000 and p2.stat().st_size > 1000
 
 
@@ -331,9 +380,29 @@ def test_cli_xtype_applies_to_headerless_background_only(tmp_path, capsys):
     f = tmp_path / "ni_tth.xy"
     np.savetxt(f, np.c_[tth.x, tth.y])
     out = tmp_path / "n.gr"
-    args = ["pdf", str(f), "--composition", "Ni", "--xtype", "tth", "--wavelength", str(wl),
-            "--bkg", str(DATA / "kapton.chi"), "--bkg-scale", "0.4", "--qmin", "0.85",
-            "--qmax", "25", "-o", str(out), "--rmax", "10", "--json"]
+    args = [
+        "pdf",
+        str(f),
+        "--composition",
+        "Ni",
+        "--xtype",
+        "tth",
+        "--wavelength",
+        str(wl),
+        "--bkg",
+        str(DATA / "kapton.chi"),
+        "--bkg-scale",
+        "0.4",
+        "--qmin",
+        "0.85",
+        "--qmax",
+        "25",
+        "-o",
+        str(out),
+        "--rmax",
+        "10",
+        "--json",
+    ]
     assert _main(args) == 0
     js = json.loads(capsys.readouterr().out)
     assert js["bkg_scale"] == 0.4

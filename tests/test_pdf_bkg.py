@@ -68,8 +68,10 @@ def test_auto_scale_refuses_rather_than_returning_zero(mixture_parts):
     # the same mixture with the true scale given reproduces the container-free G(r)
     q, pure, _ = mixture_parts
     clean = transform(Pattern(q, pure, "q_A^-1"), PdfConfig("NaTiO2", **{**CFG, "bkg_scale": 0}))
-    mixed = transform(*_mixture(mixture_parts, 0.8, seed=1)[:1],
-                      PdfConfig("NaTiO2", **{**CFG, "bkg_scale": 0.8}),
-                      _mixture(mixture_parts, 0.8)[1])
+    mixed = transform(
+        *_mixture(mixture_parts, 0.8, seed=1)[:1],
+        PdfConfig("NaTiO2", **{**CFG, "bkg_scale": 0.8}),
+        _mixture(mixture_parts, 0.8)[1],
+    )
     rw = np.sqrt(np.sum((mixed.gr.y - clean.gr.y) ** 2) / np.sum(clean.gr.y**2))
     assert rw < 0.02  # measured 0.009: noise 0.2 % of I, amplified by Q at high Q

@@ -18,8 +18,17 @@ from xrdpdf.stages.pdf import PdfConfig, transform
 
 DATA = Path(__file__).parent / "data" / "tio2_film_xpd"
 STEM = "tio2-ito-glass-250"
-HEADER = dict(composition="TiO2", bkg_scale=1.010394815, rpoly_A=1.0, qmaxinst_invA=20.0,
-              qmin_invA=0.7, qmax_invA=16.0, rmin_A=0.0, rmax_A=100.0, rstep_A=0.01)
+HEADER = dict(
+    composition="TiO2",
+    bkg_scale=1.010394815,
+    rpoly_A=1.0,
+    qmaxinst_invA=20.0,
+    qmin_invA=0.7,
+    qmax_invA=16.0,
+    rmin_A=0.0,
+    rmax_A=100.0,
+    rstep_A=0.01,
+)
 
 
 def _rw(g, gref):

@@ -49,8 +49,7 @@ def test_single_pair_closed_form(tmp_path, delta2):
     """Two atoms 3 Å apart in a 30 Å cube: one Gaussian over the density line."""
     (tmp_path / "pair.cif").write_text(PAIR_CIF)
     model = parse_model(
-        f'[data]\nrmin = 1.0\nrmax = 12.0\n[[phase]]\nstructure = "pair.cif"\n'
-        f"delta2 = {delta2}",
+        f'[data]\nrmin = 1.0\nrmax = 12.0\n[[phase]]\nstructure = "pair.cif"\ndelta2 = {delta2}',
         base_dir=str(tmp_path),
     )
     g = calculate(model)
@@ -274,8 +273,19 @@ def test_cli_pdffit_json_keys(tmp_path, capsys):
         assert key in out
     ph = out["phases"][0]
     assert ph["name"] == "NaTiO2"
-    for key in ("a_A", "b_A", "c_A", "alpha_deg", "beta_deg", "gamma_deg", "scale",
-                "delta1_A", "delta2_A2", "spdiameter_A", "uiso_A2"):
+    for key in (
+        "a_A",
+        "b_A",
+        "c_A",
+        "alpha_deg",
+        "beta_deg",
+        "gamma_deg",
+        "scale",
+        "delta1_A",
+        "delta2_A2",
+        "spdiameter_A",
+        "uiso_A2",
+    ):
         assert key in ph and key + "_esd" in ph
     assert abs(ph["scale"] - 1.0) < 1e-6 and out["rw"] < 1e-6
     refit = read_model(tmp_path / "fit.toml")

@@ -322,6 +322,4 @@ def test_schema_field_names_are_the_toml_keys():
         "name", "images", "group", "dark", "composition", "phases", "pdf",
         "amorphous_reference", "pdffit_model",
     }  # fmt: skip
-    assert _schema.DERIVED_KINDS == typing.get_args(
-        typing.get_type_hints(_schema.Derived)["kind"]
-    )
+    assert _schema.DERIVED_KINDS == typing.get_args(typing.get_type_hints(_schema.Derived)["kind"])

@@ -68,8 +68,7 @@ def closed_form_tth():
 def test_pixel_q_is_the_closed_form(ai):
     q = np.linspace(0, 20, 20001)
     lin = Pattern(q, q, units.Q_A, WL_A)  # I(Q) = Q reads the pixel Q back
-    sim = simulate_image(lin, ai, noise=False, polarization_factor=None,
-                         correct_solid_angle=False)
+    sim = simulate_image(lin, ai, noise=False, polarization_factor=None, correct_solid_angle=False)
     expect = 4 * np.pi * np.sin(closed_form_tth() / 2) / WL_A
     # linear interpolation of a linear function is exact; round-off only
     np.testing.assert_allclose(sim.data, expect, rtol=1e-6)
@@ -82,8 +81,9 @@ def test_solid_angle_and_polarization_closed_forms(ai):
     # untilted flat detector: Ω ∝ cos³(2θ), normalised to 1 at the PONI (float32 in pyFAI)
     np.testing.assert_allclose(sa.expected, np.cos(tth) ** 3, rtol=1e-5)
     f = 0.9
-    pol = simulate_image(flat_pattern(), ai, noise=False, polarization_factor=f,
-                         correct_solid_angle=False)
+    pol = simulate_image(
+        flat_pattern(), ai, noise=False, polarization_factor=f, correct_solid_angle=False
+    )
     rows, cols = np.indices(SHAPE, dtype=float)
     y = (rows + 0.5) * PIX_M - PONI1_M
     x = (cols + 0.5) * PIX_M - PONI2_M
@@ -107,8 +107,7 @@ def test_poisson_noise_dark_and_seed(ai):
     np.testing.assert_array_equal(again.data, counts)  # seeded: reproducible
     other = simulate_image(flat_pattern(50.0), ai, seed=2, **kw)
     assert not np.array_equal(other.data, counts)
-    dark = simulate_image(flat_pattern(50.0), ai, seed=1, dark_counts=100.0, read_noise=3.0,
-                          **kw)
+    dark = simulate_image(flat_pattern(50.0), ai, seed=1, dark_counts=100.0, read_noise=3.0, **kw)
     extra = dark.data - counts  # same seed: same Poisson draw, then the dark on top
     assert abs(extra.mean() - 100) < 4 * 3 / np.sqrt(n)
     assert abs(extra.std() - 3) < 0.1  # σ of a sample std of 25 500 normals: 3/√(2n) = 0.013
@@ -119,8 +118,15 @@ def test_poisson_noise_dark_and_seed(ai):
 
 def test_beamstop_dead_and_hot_pixels(ai):
     stop = Beamstop(radius_px=10, arm_width_px=6, arm_angle_deg=0.0)
-    sim = simulate_image(flat_pattern(100.0), ai, beamstop=stop, dead_fraction=0.01,
-                         hot_fraction=0.002, hot_value=60000.0, seed=3)
+    sim = simulate_image(
+        flat_pattern(100.0),
+        ai,
+        beamstop=stop,
+        dead_fraction=0.01,
+        hot_fraction=0.002,
+        hot_value=60000.0,
+        seed=3,
+    )
     cy, cx = PONI1_M / PIX_M, PONI2_M / PIX_M  # beam centre in pixels (no tilt)
     r, c = int(cy), int(cx)
     assert sim.beamstop[r, c]  # the disc
@@ -151,9 +157,7 @@ def test_simulate_image_errors(ai):
         Beamstop(transmission=2.0)
 
 
-@pytest.mark.parametrize(
-    ("name", "hkl"), [("CeO2", (1, 1, 1)), ("anatase", (1, 0, 1))]
-)
+@pytest.mark.parametrize(("name", "hkl"), [("CeO2", (1, 1, 1)), ("anatase", (1, 0, 1))])
 def test_simulate_pattern_strongest_peak(name, hkl):
     p = simulate_pattern(name, qmin_invA=0.5, qmax_invA=10.0, npt=9501, wavelength_A=WL_A)
     assert p.unit == units.Q_A and p.wavelength_A == WL_A
@@ -172,9 +176,26 @@ def test_cli_simulate_pattern_and_image(poni, tmp_path, capsys):
     assert rc == 0 and res["written"] == [str(out)]
     assert read_pattern(out).x[-1] == pytest.approx(12.0)
     img = tmp_path / "ceo2.tif"
-    rc = _main(["simulate", "image", str(out), "--poni", str(poni), "-o", str(img),
-                "--beamstop", "8", "--dead", "0.001", "--frames", "2",
-                "--mask-out", str(tmp_path / "m.tif"), "--json"])
+    rc = _main(
+        [
+            "simulate",
+            "image",
+            str(out),
+            "--poni",
+            str(poni),
+            "-o",
+            str(img),
+            "--beamstop",
+            "8",
+            "--dead",
+            "0.001",
+            "--frames",
+            "2",
+            "--mask-out",
+            str(tmp_path / "m.tif"),
+            "--json",
+        ]
+    )
     res = json.loads(capsys.readouterr().out)
     assert rc == 0 and res["shape"] == [2, *SHAPE]
     assert images.frame_count(img) == 2

@@ -47,7 +47,10 @@ def geo(tmp_path_factory):
     d = tmp_path_factory.mktemp("geo")
     poni = d / "g.poni"
     AzimuthalIntegrator(
-        dist=0.1, poni1=0.0251, poni2=0.0262, detector=Detector(2e-4, 2e-4, max_shape=SHAPE),
+        dist=0.1,
+        poni1=0.0251,
+        poni2=0.0262,
+        detector=Detector(2e-4, 2e-4, max_shape=SHAPE),
         wavelength=1.173e-11,
     ).write(str(poni))
     ai = load_poni(poni)
@@ -79,8 +82,9 @@ def rows_of(outdir: Path) -> list[dict]:
 def leftovers(folder: Path) -> list[str]:
     """Temporary or partial files (our atomic writers use .NAME.xxx.part)."""
     return sorted(
-        p.name for p in folder.iterdir() if p.name.endswith(".part") or
-        (p.name.startswith(".") and p.name != ".watch.lock")
+        p.name
+        for p in folder.iterdir()
+        if p.name.endswith(".part") or (p.name.startswith(".") and p.name != ".watch.lock")
     )
 
 
@@ -134,7 +138,7 @@ def _slow_write(data: bytes, path: Path, chunks: int, pause_s: float) -> None:
     step = -(-len(data) // chunks)
     with open(path, "wb") as fh:
         for i in range(0, len(data), step):
-            fh.write(data[i:i + step])
+            fh.write(data[i : i + step])
             fh.flush()
             time.sleep(pause_s)
 
@@ -151,13 +155,15 @@ def test_live_folder_restart(geo, tmp_path, capsys):
     results: queue.Queue = queue.Queue()
     logs: list[str] = []
     watcher = Watcher(
-        incoming, reducer, stable_s=0.15, settle_s=1.5, log=logs.append,
+        incoming,
+        reducer,
+        stable_s=0.15,
+        settle_s=1.5,
+        log=logs.append,
         on_result=lambda src, rows: results.put((Path(src).name, rows)),
     )
     outcome = {}
-    thread = threading.Thread(
-        target=lambda: outcome.update(res=watcher.run(handle_signals=False))
-    )
+    thread = threading.Thread(target=lambda: outcome.update(res=watcher.run(handle_signals=False)))
     thread.start()
 
     def next_result():
@@ -207,8 +213,21 @@ def test_live_folder_restart(geo, tmp_path, capsys):
     # restart: nothing is reduced again, nothing is rewritten
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.xye")}
     rc, so, err = cli(
-        ["watch", incoming, "--poni", poni, "--npt", NPT, "-o", out, "--once", "--json",
-         "--poll", 0.1], capsys,
+        [
+            "watch",
+            incoming,
+            "--poni",
+            poni,
+            "--npt",
+            NPT,
+            "-o",
+            out,
+            "--once",
+            "--json",
+            "--poll",
+            0.1,
+        ],
+        capsys,
     )
     assert rc == 0, err
     summary = json.loads(so)
@@ -218,8 +237,20 @@ def test_live_folder_restart(geo, tmp_path, capsys):
 
     # a rewritten a.tif is a new file: reported (output kept) unless --overwrite
     tifffile.imwrite(incoming / "a.tif", frames[2])
-    base = ["watch", incoming, "--poni", poni, "--npt", NPT, "-o", out, "--once", "--json",
-            "--poll", 0.1]
+    base = [
+        "watch",
+        incoming,
+        "--poni",
+        poni,
+        "--npt",
+        NPT,
+        "-o",
+        out,
+        "--once",
+        "--json",
+        "--poll",
+        0.1,
+    ]
     rc, so, err = cli(base, capsys)
     summary = json.loads(so)
     assert rc == 2 and summary["n_failed"] == 1 and "output exists" in err
@@ -238,8 +269,10 @@ def test_growing_stack_waits_for_stability(geo, tmp_path):
     incoming.mkdir()
     results: queue.Queue = queue.Queue()
     watcher = Watcher(
-        incoming, ImageReducer(poni, out, settings=IntegrationSettings(npt=NPT)),
-        stable_s=0.6, on_result=lambda src, rows: results.put((Path(src).name, rows)),
+        incoming,
+        ImageReducer(poni, out, settings=IntegrationSettings(npt=NPT)),
+        stable_s=0.6,
+        on_result=lambda src, rows: results.put((Path(src).name, rows)),
     )
     thread = threading.Thread(target=watcher.run, kwargs={"handle_signals": False})
     thread.start()
@@ -263,9 +296,12 @@ def test_ctrl_c_stops_cleanly(geo, tmp_path):
     incoming = tmp_path / "in"
     incoming.mkdir()
     tifffile.imwrite(incoming / "a.tif", frames[0])
-    watcher = Watcher(incoming, ImageReducer(poni, tmp_path / "out",
-                                             settings=IntegrationSettings(npt=NPT)),
-                      stable_s=0.1, on_result=lambda src, rows: timer.start())
+    watcher = Watcher(
+        incoming,
+        ImageReducer(poni, tmp_path / "out", settings=IntegrationSettings(npt=NPT)),
+        stable_s=0.1,
+        on_result=lambda src, rows: timer.start(),
+    )
     before = signal.getsignal(signal.SIGINT)
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     res = watcher.run(handle_signals=True)  # returns only through the signal
@@ -331,8 +367,26 @@ def test_pdf_step(geo, tmp_path, capsys):
     incoming.mkdir()
     tifffile.imwrite(incoming / "a.tif", frames[2])
     rc, so, err = cli(
-        ["watch", incoming, "--poni", poni, "--npt", NPT, "-o", out, "--once", "--poll", 0.1,
-         "--pdf", "--composition", "Ni", "--rmax", 10, "--json"], capsys,
+        [
+            "watch",
+            incoming,
+            "--poni",
+            poni,
+            "--npt",
+            NPT,
+            "-o",
+            out,
+            "--once",
+            "--poll",
+            0.1,
+            "--pdf",
+            "--composition",
+            "Ni",
+            "--rmax",
+            10,
+            "--json",
+        ],
+        capsys,
     )
     assert rc == 0, err
     row = rows_of(out)[0]
@@ -381,9 +435,23 @@ def test_sigterm_subprocess(geo, tmp_path, capsys):
     stack = np.stack([frames[i % 3] for i in range(nstack)])
     images.write_image(stack, tmp_path / "big.h5")
     proc = subprocess.Popen(
-        [str(XRDPDF), "watch", str(incoming), "--poni", str(poni), "--npt", str(NPT),
-         "-o", str(out), "--poll", "0.1", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            str(XRDPDF),
+            "watch",
+            str(incoming),
+            "--poni",
+            str(poni),
+            "--npt",
+            str(NPT),
+            "-o",
+            str(out),
+            "--poll",
+            "0.1",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         tifffile.imwrite(incoming / "a.tif", frames[0])
@@ -411,8 +479,21 @@ def test_sigterm_subprocess(geo, tmp_path, capsys):
     assert done == listed and len(done) in (0, nstack)  # all of the stack or none of it
     # the next start finishes the job
     rc, so, err = cli(
-        ["watch", incoming, "--poni", poni, "--npt", NPT, "-o", out, "--once", "--json",
-         "--poll", 0.1], capsys,
+        [
+            "watch",
+            incoming,
+            "--poni",
+            poni,
+            "--npt",
+            NPT,
+            "-o",
+            out,
+            "--once",
+            "--json",
+            "--poll",
+            0.1,
+        ],
+        capsys,
     )
     assert rc == 0, err
     assert len(list(out.glob("big_f*.xye"))) == nstack

@@ -29,8 +29,13 @@ def test_format_table_empty_and_single_column():
 
 
 def _pattern(x, y, sigma):
-    return Pattern(x=np.asarray(x), y=np.asarray(y), unit=units.Q_A, wavelength_A=0.1173,
-                   sigma=np.asarray(sigma))
+    return Pattern(
+        x=np.asarray(x),
+        y=np.asarray(y),
+        unit=units.Q_A,
+        wavelength_A=0.1173,
+        sigma=np.asarray(sigma),
+    )
 
 
 def test_pattern_stack_rows_equal_the_patterns(tmp_path):

@@ -119,4 +119,3 @@ def nx_entry(
         for key, value in metadata.items():
             md.attrs[str(key)] = _header_value(value)
     return data
-

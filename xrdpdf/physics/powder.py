@@ -184,11 +184,7 @@ def _synchrotron_pattern(plist, x, unit, wavelength_A, scales, sizes, strains, z
             conv = (
                 1.0
                 if unit == units.Q_A
-                else (
-                    (2 * np.pi / wl)
-                    * np.cos(np.arcsin(qh * wl / (4 * np.pi)))
-                    * np.radians(1.0)
-                )
+                else ((2 * np.pi / wl) * np.cos(np.arcsin(qh * wl / (4 * np.pi))) * np.radians(1.0))
             )
             fw_i, eta_i = np.full_like(qh, fwhm_inst) * conv, np.full_like(qh, eta_inst)
         else:

@@ -416,4 +416,3 @@ def _series_toml(samples: Sequence[DemoSample], npix: int) -> str:
         if s.state == "pristine" and s.phases:
             lines.append("amorphous_reference = false   # no amorphous matrix before cycling")
     return "\n".join(lines) + "\n"
-

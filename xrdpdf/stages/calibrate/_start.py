@@ -64,9 +64,7 @@ def _centre_from_symmetry(
     return (kx + 1) * b / 2.0, (ky + 1) * b / 2.0
 
 
-def _inner_centre(
-    img: np.ndarray, valid: np.ndarray, cx: float, cy: float
-) -> tuple[float, float]:
+def _inner_centre(img: np.ndarray, valid: np.ndarray, cx: float, cy: float) -> tuple[float, float]:
     """The symmetry centre again, from the inner rings only, around a first centre (cx, cy).
 
     Near the beam the rings are circles about the beam centre; further out a detector tilt
