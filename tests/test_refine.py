@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -202,8 +203,13 @@ def test_amorphous_reference_background():
     p = with_ref.phases[0]
     assert with_ref.converged and abs(p.a_A - 4.17) < 4 * p.a_esd_A
     assert with_ref.parameters["bkg_ref"]["value"] == pytest.approx(1.0, abs=0.05)
-    without = refine(pat, "NaTiO2", n_background=4)
-    assert without.gof > 2 * with_ref.gof  # negative control: the diffuse misfit shows
+    # negative control: without the reference the diffuse misfit shows; whether that
+    # fit also reports non-convergence (a runs to its bound) depends on the machine's
+    # floating-point path, so its warning is allowed here, not required
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RefinementWarning)
+        without = refine(pat, "NaTiO2", n_background=4)
+    assert without.gof > 2 * with_ref.gof
     with pytest.raises(InputError, match="covers"):
         refine(pat, "NaTiO2", background_pattern=ref.crop(3.0, None))
 
