@@ -515,18 +515,34 @@ def scherrer(
             results.append(
                 _peak_size(fit.params, k, fi[i], ei[i], k_scherrer, pattern.wavelength_A)
             )
-    # a size known to better than ±50 % (a weak peak on a flank can come out anywhere)
-    usable = [r for r in results if r.size_A is not None and r.size_esd_A]
-    usable = [r for r in usable if r.size_esd_A < 0.5 * r.size_A]
+    usable = _usable(results)
     if not usable:
         raise ConvergenceError(
             f"{pattern.source}: no peak gave a size (fits failed or peaks not broader than "
             "the instrument)"
         )
+    with_inst = resolution is not None or bool(inst_fwhm_invA)
+    return _size_result(usable, results, failed, k_scherrer, with_inst)
+
+
+def _usable(results: list[PeakSize]) -> list[PeakSize]:
+    """The peaks whose size is known to better than ±50 % (a weak peak on a flank can come out
+    anywhere); only these enter the mean and Williamson–Hall."""
+    usable = [r for r in results if r.size_A is not None and r.size_esd_A]
+    return [r for r in usable if r.size_esd_A < 0.5 * r.size_A]
+
+
+def _size_result(
+    usable: list[PeakSize],
+    results: list[PeakSize],
+    failed: list[float],
+    k_scherrer: float,
+    with_inst: bool,
+) -> SizeResult:
+    """The weighted mean of the usable sizes, Williamson–Hall, and the result."""
     ls = np.array([r.size_A for r in usable])
     mean, err = _weighted_mean(ls, np.array([r.size_esd_A for r in usable]))
     wh = _williamson_hall(usable, k_scherrer)
-    with_inst = resolution is not None or bool(inst_fwhm_invA)
     to_d = SPHERE_K_FWHM / k_scherrer
     return SizeResult(
         size_A=mean,

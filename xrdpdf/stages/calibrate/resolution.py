@@ -188,9 +188,37 @@ def instrument_resolution(
     on ±2.5 FWHM with pV(Q) = A[η L + (1 − η) G] + b0 + b1(Q − Q0) (common FWHM).  FWHM(Q) is fitted
     by a quadratic (a line below 5 peaks), weighted with 1/σ(FWHM), and η(Q) by a line.
     """
-    ai = result.integrator()
-    cal = get_calibrant(calibrant or result.calibrant, result.wavelength_A)
     img = np.asarray(image, dtype=np.float64)
+    q, y, dq_pix = _calibrant_profile(img, result, npt, method)
+    step = float(np.median(np.diff(q)))
+    cal = get_calibrant(calibrant or result.calibrant, result.wavelength_A)
+    qpk, sep = _calibrant_lines(cal, q)
+    f0 = _width_scale(q, y, qpk, sep, max(2.0 * dq_pix, 4 * step), step)
+    peaks = _resolved_peaks(q, y, qpk, sep, f0, step, max_peaks)
+    if len(peaks) < 3:
+        raise CalibrationError(
+            f"only {len(peaks)} resolved calibrant peak(s) could be fitted; need 3 for the "
+            "resolution model"
+        )
+    qp = np.array([p["q_invA"] for p in peaks])
+    return ResolutionFit(
+        resolution=_resolution_model(peaks, float(result.wavelength_A)),
+        q_range_invA=(float(qp.min()), float(qp.max())),
+        peaks=tuple(peaks),
+        integration_method=tuple(str(m) for m in method),
+        calibrant=calibrant or result.calibrant,
+    )
+
+
+def _calibrant_profile(
+    img: np.ndarray, result: CalibrationResult, npt: int | None, method: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Integrate the calibrant frame to I(Q) over its unmasked Q range.
+
+    Returns the bins with a finite, non-zero intensity and the Q width of one pixel at the
+    beam centre, ``dq_pix`` (Å⁻¹).  Without ``npt`` the bins are half a pixel wide.
+    """
+    ai = result.integrator()
     qmap = ai.array_from_unit(img.shape, "center", "q_A^-1", scale=True)
     qv = qmap[~result.mask]
     qlo, qhi = float(np.percentile(qv, 0.5)), float(np.percentile(qv, 99.5))
@@ -211,22 +239,34 @@ def instrument_resolution(
     q = np.asarray(res1d.radial, dtype=float)
     y = np.asarray(res1d.intensity, dtype=float)
     good = np.isfinite(y) & (y != 0)
-    q, y = q[good], y[good]
-    step = float(np.median(np.diff(q)))
+    return q[good], y[good], dq_pix
+
+
+def _calibrant_lines(cal, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct calibrant line positions inside the data and each one's distance to its nearest
+    neighbour (both Å⁻¹)."""
     qpk = np.unique(np.round(2 * math.pi / np.asarray(cal.dspacing, dtype=float), 9))
     qpk = qpk[(qpk > q[0] + 0.05) & (qpk < q[-1] - 0.05)]
     gaps = np.diff(qpk)
     sep = np.minimum(np.r_[np.inf, gaps], np.r_[gaps, np.inf])
-    # width scale from the first well isolated peak, fitted on a wide window
-    f0 = max(2.0 * dq_pix, 4 * step)
+    return qpk, sep
+
+
+def _width_scale(q, y, qpk, sep, f0: float, step: float) -> float:
+    """The FWHM of the first well isolated line (one of the first three further than 10 ``f0``
+    from its neighbours) fitted on a wide window; ``f0`` when none fits."""
     for i in np.nonzero(sep > 10 * f0)[0][:3]:
         fit = _fit_peak(q, y, qpk[i], min(0.4 * sep[i], 10 * f0), f0, step)
         if fit is not None:
-            f0 = max(fit["fwhm_invA"], 2 * step)
-            break
+            return max(fit["fwhm_invA"], 2 * step)
+    return f0
+
+
+def _resolved_peaks(q, y, qpk, sep, f0: float, step: float, max_peaks: int) -> list[dict]:
+    """Fits of the resolved lines (neighbours further than 5 FWHM), each on ±2.5 FWHM, in order
+    of Q, at most ``max_peaks``."""
     peaks: list[dict] = []
     for i, q0 in enumerate(qpk):
-        # resolved: neighbours further than 5 FWHM; fitted on +-2.5 FWHM
         if sep[i] < 5.0 * f0:
             continue
         fit = _fit_peak(q, y, q0, 2.5 * f0, f0, step)
@@ -234,11 +274,15 @@ def instrument_resolution(
             peaks.append(fit)
         if len(peaks) >= max_peaks:
             break
-    if len(peaks) < 3:
-        raise CalibrationError(
-            f"only {len(peaks)} resolved calibrant peak(s) could be fitted; need 3 for the "
-            "resolution model"
-        )
+    return peaks
+
+
+def _resolution_model(peaks: list[dict], wavelength_A: float) -> Resolution:
+    """FWHM(Q) as a quadratic (a line below 5 peaks) weighted with 1/σ(FWHM), η(Q) as a line.
+
+    The esds are floored (FWHM at 0.1 %, η at 0.02) so that one peak with an unrealistically
+    small esd does not pin the curve.
+    """
     qp = np.array([p["q_invA"] for p in peaks])
     fw = np.array([p["fwhm_invA"] for p in peaks])
     fe = np.array([max(p["fwhm_err_invA"], 1e-3 * p["fwhm_invA"]) for p in peaks])
@@ -247,17 +291,10 @@ def instrument_resolution(
     et = np.array([p["eta"] for p in peaks])
     ee = np.array([max(p["eta_err"], 0.02) for p in peaks])
     et_c = np.polynomial.polynomial.polyfit(qp, et, 1, w=1.0 / ee)
-    model = Resolution(
+    return Resolution(
         "poly",
         tuple(float(c) for c in fw_c),
         tuple(float(c) for c in et_c),
         "q_A^-1",
-        float(result.wavelength_A),
-    )
-    return ResolutionFit(
-        resolution=model,
-        q_range_invA=(float(qp.min()), float(qp.max())),
-        peaks=tuple(peaks),
-        integration_method=tuple(str(m) for m in method),
-        calibrant=calibrant or result.calibrant,
+        wavelength_A,
     )
