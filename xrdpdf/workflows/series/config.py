@@ -44,7 +44,6 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +54,23 @@ else:  # pragma: no cover - Python 3.10
 
 from xrdpdf._core.errors import InputError
 from xrdpdf.workflows.series import _schema
+from xrdpdf.workflows.series._options import (
+    INTEGRATE_FORMATS,
+    PDF_DEFAULTS,
+    check_settings,
+    integration_format,
+    integration_overrides,
+    integration_settings,
+    pdf_config,
+    refine_options,
+)
 from xrdpdf.workflows.series._schema import DERIVED_KINDS
+from xrdpdf.workflows.series._spec import DerivedSpec, SampleSpec, SeriesConfig
 
 __all__ = [
     "DERIVED_KINDS",
+    "INTEGRATE_FORMATS",
+    "PDF_DEFAULTS",
     "DerivedSpec",
     "SampleSpec",
     "SeriesConfig",
@@ -96,108 +108,6 @@ OUTDIR_FILES = (
     "corrlen.png",
     "lattice.png",
 )
-
-
-@dataclass(frozen=True)
-class SampleSpec:
-    """One sample of a series: its images, labels, group and resolved settings.
-
-    Attributes
-    ----------
-    name : str
-        Used for output file names; letters, digits, ``._+-`` only.
-    images : tuple of Path
-        Image files (globs already expanded, sorted); every frame is summed.
-    dark : Path or None
-        Dark image, given to the integrator (pyFAI subtracts it per frame).
-    composition : str or None
-        Chemical composition for the PDF (sample > group > ``[series]``).
-    phases : tuple of str
-        Phases to refine (sample > group > ``[refine] phases``).
-    labels : mapping
-        The sample's values of the ``[labels]`` of the file (summary columns).
-    group : str
-        Its group ("" when none); derived quantities pair samples of one group.
-    pdf : mapping
-        ``[pdf]`` settings with the group's and the sample's overrides.
-    use_reference : bool or str
-        ``False``: no amorphous reference; a sample name: that one; ``True``:
-        ``[refine] amorphous_reference``.
-    """
-
-    name: str
-    images: tuple[Path, ...]
-    dark: Path | None
-    composition: str | None
-    phases: tuple[str, ...]
-    labels: Mapping[str, Any] = field(default_factory=dict)
-    group: str = ""
-    pdf: Mapping[str, Any] = field(default_factory=dict)
-    use_reference: bool | str = True
-    pdffit_model: Path | None = None
-
-    def __getattr__(self, key: str) -> Any:
-        # labels read as attributes (``sample.cycle``) for scripts and notebooks
-        labels = object.__getattribute__(self, "labels")
-        if key in labels:
-            return labels[key]
-        raise AttributeError(key)
-
-
-@dataclass(frozen=True)
-class DerivedSpec:
-    """A ``[[derived]]`` quantity: ``kind`` of ``column`` between two samples of one group.
-
-    The two samples are those of the group whose ``label`` equals ``from``
-    and ``to``; both rows get the value (column ``name``) and its esd
-    (column ``esd_name``).
-    """
-
-    name: str
-    kind: str
-    column: str
-    label: str
-    from_value: Any
-    to_value: Any
-    esd_name: str
-
-
-@dataclass(frozen=True)
-class SeriesConfig:
-    """A parsed, validated series file.  Paths are absolute."""
-
-    path: Path
-    poni: Path
-    mask: Path | None
-    flat: Path | None
-    resolution: Path | None
-    composition: str | None
-    title: str
-    integrate: Mapping[str, Any] = field(default_factory=dict)
-    pdf: Mapping[str, Any] = field(default_factory=dict)
-    refine: Mapping[str, Any] = field(default_factory=dict)
-    size: Mapping[str, Any] = field(default_factory=dict)
-    samples: tuple[SampleSpec, ...] = ()
-    labels: Mapping[str, Any] = field(default_factory=dict)
-    derived: tuple[DerivedSpec, ...] = ()
-    figures: Mapping[str, Any] = field(default_factory=dict)
-    pdffit: Mapping[str, Any] = field(default_factory=dict)
-
-    def settings_for(self, sample: SampleSpec) -> dict[str, Any]:
-        """All settings that determine a sample's result (for the content hash)."""
-        return {
-            "integrate": dict(self.integrate),
-            "pdf": {k: (str(v) if isinstance(v, Path) else v) for k, v in sample.pdf.items()},
-            "refine": dict(self.refine),
-            "size": dict(self.size),
-            "composition": sample.composition,
-            "phases": list(sample.phases),
-            "labels": dict(sample.labels),
-            "group": sample.group,
-            "reference": sample.use_reference,
-            "pdffit": dict(self.pdffit),
-            "pdffit_model": None if sample.pdffit_model is None else str(sample.pdffit_model),
-        }
 
 
 def _check_keys(where: str, table: Mapping[str, Any], allowed: Sequence[str], path: Path) -> None:
@@ -479,140 +389,9 @@ def load_series(path: str | os.PathLike) -> SeriesConfig:
         figures=tables["figures"],
         pdffit=tables["pdffit"],
     )
-    _check_settings(path, config)
+    check_settings(path, config)
     return config
 
 
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
-
-
-# ------------------------------------------------------------- typed settings of a table
-#: ``[integrate] format``: the I(Q) file of each sample; ``nxazint1d`` adds
-#: ``<name>.nxs`` (pyFAI's NXazint1d with its accumulators) to the ``.xye``.
-INTEGRATE_FORMATS = ("xye", "nxazint1d")
-
-
-def integration_format(config: SeriesConfig) -> str:
-    """``[integrate] format`` (default ``"xye"``), checked."""
-    fmt = config.integrate.get("format", "xye")
-    if fmt not in INTEGRATE_FORMATS:
-        raise InputError(
-            f"[integrate] format must be one of {', '.join(INTEGRATE_FORMATS)}, got {fmt!r}"
-        )
-    return fmt
-
-
-def integration_settings(config: SeriesConfig):
-    """The :class:`~xrdpdf.stages.integrate.IntegrationSettings` of the ``[integrate]`` table."""
-    from xrdpdf.stages.integrate import IntegrationSettings
-
-    try:
-        return IntegrationSettings(**integration_overrides(config))
-    except InputError as exc:
-        raise InputError(f"[integrate] {exc}") from None
-
-
-def integration_overrides(config: SeriesConfig) -> dict[str, Any]:
-    """The ``[integrate]`` settings given, as IntegrationSettings keywords.
-
-    With a pyFAI integration config (WorkerConfig JSON) as ``poni`` these win over
-    the config's settings; the others come from it.  Types and ranges were
-    checked at load (:class:`._schema.Integrate`).
-    """
-    integration_format(config)
-    names = {"polarization": "polarization_factor"}
-    return {names.get(k, k): v for k, v in config.integrate.items() if k != "format"}
-
-
-def refine_options(config: SeriesConfig) -> dict[str, Any]:
-    """Keyword arguments of :func:`~xrdpdf.stages.refinement.refine` (``[refine]``, ``[size]``)."""
-    opts = config.refine
-    kw: dict[str, Any] = {
-        "amorphous": opts.get("amorphous", False),
-        "cuka": opts.get("cuka", False),
-    }
-    if "occupancy_sum" in opts:
-        kw["occupancy_sum"] = opts["occupancy_sum"]
-    if "background_terms" in opts:
-        kw["n_background"] = opts["background_terms"]
-    if "fit_range" in opts:
-        lo, hi = (float(v) for v in opts["fit_range"])
-        if not lo < hi:
-            raise InputError(f"[refine] fit_range must be [min, max] with min < max, got {lo, hi}")
-        kw["xrange"] = (lo, hi)
-    if "k" in config.size:
-        kw["k_scherrer"] = float(config.size["k"])
-    return kw
-
-
-_PDF_KEYS = {
-    "qmin": "qmin_invA",
-    "qmax": "qmax_invA",
-    "qmaxinst": "qmaxinst_invA",
-    "rpoly": "rpoly_A",
-    "rmin": "rmin_A",
-    "rmax": "rmax_A",
-    "rstep": "rstep_A",
-    "lorch": "lorch",
-    "bkg_scale": "bkg_scale",
-}
-#: PDF defaults of a series (r to 60 Å so that ξ up to ~50 Å is resolved).
-PDF_DEFAULTS = {"rmax_A": 60.0, "rstep_A": 0.02}
-
-
-def pdf_config(config: SeriesConfig, sample: SampleSpec):
-    """The :class:`~xrdpdf.PdfConfig` of a sample (``[pdf]``, group and sample overrides).
-
-    Raises
-    ------
-    InputError
-        No composition for the sample (``[series]``, its group or itself), or a bad value.
-    """
-    from xrdpdf.stages import pdf
-
-    if sample.composition is None:
-        raise InputError(
-            f"sample {sample.name!r} has no composition for the PDF "
-            "(give composition in [series], its [group.NAME] or the sample)"
-        )
-    kw: dict[str, Any] = dict(PDF_DEFAULTS)
-    kw.update({_PDF_KEYS[k]: v for k, v in sample.pdf.items() if k in _PDF_KEYS})
-    return pdf.PdfConfig(composition=sample.composition, **kw)
-
-
-def _check_settings(path: Path, config: SeriesConfig) -> None:
-    """Build every stage's settings once, so that a bad value fails at load, naming the file."""
-    from xrdpdf.physics.cif import get_phase
-
-    try:
-        integration_settings(config)
-        refine_options(config)
-        peaks = config.figures.get("peaks")
-        names = {p for smp in config.samples for p in smp.phases} | ({peaks} - {None})
-        for name in sorted(names):
-            get_phase(name)
-        for key in ("x", "by"):
-            lab = config.figures.get(key)
-            if lab is not None and lab not in config.labels:
-                raise InputError(f"[figures] {key} = {lab!r} is not declared in [labels]")
-        for smp in config.samples:
-            if smp.composition is not None:
-                pdf_config(config, smp)
-        _check_pdffit(config)
-    except (InputError, TypeError, ValueError) as exc:
-        raise InputError(f"{path}: {exc}") from None
-
-
-def _check_pdffit(config: SeriesConfig) -> None:
-    """Every real-space model file reads, and ``[pdffit] phase`` is one of its phases."""
-    from xrdpdf.stages.pdffit import read_model
-
-    phase = config.pdffit.get("phase")
-    for model_path in sorted({smp.pdffit_model for smp in config.samples} - {None}):
-        model = read_model(model_path)
-        names = [ph.name for ph in model.phases]
-        if phase is not None and phase not in names:
-            raise InputError(
-                f"[pdffit] phase {phase!r} is not a phase of {model_path} ({', '.join(names)})"
-            )
