@@ -7,7 +7,7 @@ import csv
 import io as _stdio
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ __all__ = [
     "SUMMARY_NAME",
     "SUMMARY_COLUMNS",
     "WatchState",
+    "output_lock",
     "outputs_of",
     "frames_of",
 ]
@@ -38,6 +39,9 @@ SUMMARY_COLUMNS = ("name", "source", "frame", "output", "gr", "processed_at", "e
 
 
 _STATE_SCHEMA = 1
+
+
+_LOCK_NAME = ".watch.lock"
 
 
 def _now() -> str:
@@ -224,3 +228,28 @@ def frames_of(entry: dict[str, Any]) -> int:
     if "nframes" in entry:
         return int(entry["nframes"])
     return sum(1 for r in entry.get("rows", []) if r.get("frame") != "") or 1
+
+
+@contextlib.contextmanager
+def output_lock(outdir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``outdir`` (one watcher writes its state), where POSIX allows.
+
+    Raises
+    ------
+    InputError
+        Another process holds the lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fh = open(outdir / _LOCK_NAME, "a")  # noqa: SIM115
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise InputError(f"{outdir}: another xrdpdf watch writes into this folder") from None
+        yield
+    finally:
+        fh.close()

@@ -59,8 +59,15 @@ from typing import Any
 
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.results import Result
-from xrdpdf.io import images
 from xrdpdf.stages import integrate
+from xrdpdf.workflows._watch_folder import (
+    IMAGE_SUFFIXES,
+    candidates,
+    frame_count_if_readable,
+    is_candidate,
+    signature,
+    start_observer,
+)
 from xrdpdf.workflows._watch_reduce import ImageReducer, _row
 from xrdpdf.workflows._watch_state import (
     STATE_NAME,
@@ -69,6 +76,7 @@ from xrdpdf.workflows._watch_state import (
     WatchState,
     _one_line,
     frames_of,
+    output_lock,
     outputs_of,
 )
 
@@ -88,52 +96,12 @@ __all__ = [
 ]
 
 
-#: Suffixes of the image files the watcher reduces (case-insensitive).
-IMAGE_SUFFIXES = (
-    ".tif",
-    ".tiff",
-    ".edf",
-    ".cbf",
-    ".h5",
-    ".hdf5",
-    ".hdf",
-    ".nxs",
-    ".nx5",
-    ".npy",
-    ".img",
-    ".mccd",
-)
-
-
-_TEMP_SUFFIXES = (".part", ".tmp", "~")
-
-
-_LOCK_NAME = ".watch.lock"
-
-
 #: Without events (watchdog mode), rescan the folder at least this often (s).
 _RESCAN_S = 30.0
 
 
 #: Longest single sleep, so that a signal-set stop flag is seen promptly (s).
 _SLICE_S = 0.2
-
-
-def is_candidate(path: str | os.PathLike, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> bool:
-    """True if ``path``'s name marks an image to reduce (not hidden, temporary or other).
-
-    Parameters
-    ----------
-    path : path-like
-        File name or path; only the name is looked at.
-    suffixes : sequence of str
-        Accepted suffixes, lower case with the dot.
-    """
-    name = Path(path).name
-    low = name.lower()
-    if not name or name.startswith(".") or low.endswith(_TEMP_SUFFIXES):
-        return False
-    return Path(low).suffix in tuple(s.lower() for s in suffixes)
 
 
 @dataclass
@@ -263,11 +231,6 @@ class Watcher:
         self._stop = True
         self._wake.set()
 
-    @property
-    def stopping(self) -> bool:
-        """True once a stop was requested."""
-        return self._stop
-
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self._stop and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C: give up at once
@@ -287,47 +250,13 @@ class Watcher:
             for s, h in saved.items():
                 signal.signal(s, h)
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            yield
-            return
-        fh = open(self.reducer.outdir / _LOCK_NAME, "a")  # noqa: SIM115
-        try:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                raise InputError(
-                    f"{self.reducer.outdir}: another xrdpdf watch writes into this folder"
-                ) from None
-            yield
-        finally:
-            fh.close()
-
     def _observer(self):
-        """Start a watchdog observer that wakes the loop; ``None`` when polling."""
-        if self.poll_s is not None:
-            return None
+        """A watchdog observer that wakes the loop; ``None`` (and a log line) if none starts."""
         try:
-            from watchdog.events import FileSystemEventHandler
-            from watchdog.observers import Observer
-
-            wake = self._wake
-
-            class _Handler(FileSystemEventHandler):
-                def on_any_event(self, event: Any) -> None:
-                    wake.set()
-
-            obs = Observer()
-            obs.schedule(_Handler(), str(self.directory), recursive=False)
-            obs.daemon = True
-            obs.start()
+            return start_observer(self.directory, self._wake)
         except Exception as exc:  # ImportError, inotify limits, unsupported file system
             self._log(f"watchdog unavailable ({_one_line(exc)}); polling every {self.stable_s:g} s")
             return None
-        return obs
 
     # -- main loop
     def run(self, *, once: bool = False, handle_signals: bool = True) -> WatchResult:
@@ -350,14 +279,14 @@ class Watcher:
         result = WatchResult(
             outdir=outdir, summary_csv=outdir / SUMMARY_NAME, state_file=outdir / STATE_NAME
         )
-        with self._lock(), self._signals(handle_signals):
+        with output_lock(outdir), self._signals(handle_signals):
             self.state = WatchState(outdir)
             if self.state.reclaimable:
                 self._log(
                     f"{len(self.state.reclaimable)} output(s) of an interrupted run will be redone"
                 )
             self.state.write_summary()
-            obs = None if once else self._observer()
+            obs = None if once or self.poll_s is not None else self._observer()
             result.mode = "watchdog" if obs is not None else "polling"
             if not once:
                 how = (
@@ -402,26 +331,16 @@ class Watcher:
                 delay = _RESCAN_S
             self._sleep(delay)
 
-    def _candidates(self) -> list[Path]:
-        try:
-            with os.scandir(self.directory) as it:
-                names = sorted(
-                    e.name for e in it if is_candidate(e.name, self.suffixes) and _is_file(e)
-                )
-        except OSError as exc:
-            raise InputError(f"{self.directory}: cannot list the folder ({exc.strerror})") from exc
-        return [self.directory / n for n in names]
-
     def _scan(self, result: WatchResult, pending: dict[str, _Pending], counted: set[str]) -> None:
         """One look at the folder: reduce every file that is new and complete."""
         assert self.state is not None
         seen = set()
-        for path in self._candidates():
+        for path in candidates(self.directory, self.suffixes):
             if self._stop:
                 return
             sp = str(path)
             seen.add(sp)
-            sig = _signature(path)
+            sig = signature(path)
             if sig is None:  # gone meanwhile
                 continue
             key = WatchState.key(path, *sig)
@@ -439,7 +358,7 @@ class Watcher:
             if now < p.next_check:
                 continue
             try:
-                nframes = _readable(path)
+                nframes = frame_count_if_readable(path)
             except InputError as exc:
                 if now - p.since < self.settle_s:  # may still be being written
                     p.next_check = now + self.stable_s
@@ -448,7 +367,7 @@ class Watcher:
                 counted.add(key)
                 self._record(result, key, path, [_row(path.stem, path, None, error=str(exc))])
                 continue
-            sig2 = _signature(path)  # unchanged while we read it?
+            sig2 = signature(path)  # unchanged while we read it?
             if sig2 != sig:
                 if sig2 is not None:
                     t = time.monotonic()
@@ -529,33 +448,10 @@ class Watcher:
             self._on_result(path, rows)
 
 
-def _signature(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return int(st.st_size), int(st.st_mtime_ns)
-
-
 def _remove(paths: Sequence[Path]) -> None:
     for p in paths:
         with contextlib.suppress(OSError):
             p.unlink()
-
-
-def _is_file(entry: os.DirEntry) -> bool:
-    try:
-        return entry.is_file()
-    except OSError:
-        return False
-
-
-def _readable(path: Path) -> int:
-    """Number of frames, after reading the last one (raises InputError if unreadable)."""
-    n = images.frame_count(path)
-    for _ in images.iter_frames(path, frames=[n - 1]):
-        pass
-    return n
 
 
 def watch(
