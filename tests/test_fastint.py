@@ -439,7 +439,7 @@ def test_bad_frame_input(ai, images):
 
 
 def test_concurrent_calls_agree(ai, images):
-    # Several Python threads may share one integrator (the kernel launches are serialised).
+    # Several Python threads may share one integrator; each call has its own sums.
     from concurrent.futures import ThreadPoolExecutor
 
     si = SparseIntegrator.from_pyfai(ai, SHAPE, NPT, "q_A^-1", cache_dir=False)
@@ -450,6 +450,35 @@ def test_concurrent_calls_agree(ai, images):
         parallel = list(pool.map(lambda f: si.integrate(f)[1], frames))
     for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_result_does_not_depend_on_threads(ai, images, monkeypatch):
+    # Each block of pixels has its own sums, added in block order: one thread and
+    # three threads (taking blocks in any order) give the same bits.
+    out = {}
+    for n in ("1", "3"):
+        monkeypatch.setenv("XRDPDF_NUM_THREADS", n)
+        si = SparseIntegrator.from_pyfai(ai, SHAPE, NPT, "q_A^-1", cache_dir=False)
+        assert si._nthread == int(n)
+        out[n] = si.integrate(images["frame"], images["dark"])
+    for a, b in zip(out["1"], out["3"], strict=True):
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setenv("XRDPDF_NUM_THREADS", "zero")
+    with pytest.raises(InputError, match="XRDPDF_NUM_THREADS"):
+        SparseIntegrator.from_pyfai(ai, SHAPE, NPT, "q_A^-1", cache_dir=False)
+
+
+def test_integer_frames_read_as_pyfai_does(ai, images):
+    # int32 and uint32 frames go to the kernel without a copy; it reads them through
+    # float32 as pyFAI's preprocessing does, so the result equals the float32 frame's.
+    si = SparseIntegrator.from_pyfai(ai, SHAPE, NPT, "q_A^-1", cache_dir=False)
+    raw = np.asarray(images["frame"], dtype=np.float64)
+    big = (raw * 1000.0 + 2.0**24 + 1.0).astype(np.int64)  # beyond float32's 24-bit mantissa
+    ref = si.integrate(big.astype(np.float32))
+    for dtype in (np.int32, np.uint32, np.dtype(">i4")):
+        got = si.integrate(big.astype(dtype))
+        for a, b in zip(ref, got, strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 def _touch(path, mtime):

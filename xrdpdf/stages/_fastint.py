@@ -7,8 +7,8 @@ geometry, mask, flat, polarization and solid-angle setting this module takes the
 coefficients that pyFAI itself builds (bbox pixel splitting, not re-implemented here),
 folds the constant per-bin normalization in once, and integrates each frame with one
 multithreaded pass over the operator (signal and Poisson variance together, a fused
-numba kernel).  The operator is cached on disk keyed by a hash of geometry and
-settings, so a second run starts fast (memory-mapped; location, size cap and
+C kernel, :mod:`xrdpdf.stages._scatter`).  The operator is cached on disk keyed by a
+hash of geometry and settings, so a second run starts fast (memory-mapped; location, size cap and
 eviction in :mod:`xrdpdf.stages._opcache`).
 
 The result equals pyFAI ``integrate1d(frame, npt, unit=..., method=("bbox", "csr",
@@ -24,15 +24,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 
 from xrdpdf._core._prefetch import prefetched
 from xrdpdf._core.errors import InputError
-from xrdpdf.stages._fastkernel import _BLOCKS_PER_THREAD, _scatter_kernel
 from xrdpdf.stages._fastop import (
     _UNITS,
     _build_operator,
@@ -42,16 +41,58 @@ from xrdpdf.stages._fastop import (
     _save_cache,
 )
 from xrdpdf.stages._opcache import default_cache_dir
+from xrdpdf.stages._scatter import scatter
 
 __all__ = [
     "SparseIntegrator",
 ]
 
 
-# One kernel launch at a time: numba's workqueue threading layer (the fallback when
-# neither OpenMP nor TBB is present) aborts on concurrent launches, and the kernel
-# already uses every core.
-_KERNEL_LOCK = threading.Lock()
+#: Blocks of pixels per frame, whatever the number of threads: each has its own sums,
+#: added in block order, so the result does not depend on the threads.  Threads take
+#: blocks as they become free, so one slowed down by a busy machine takes fewer.
+_NBLOCK = 32
+
+#: Frame dtypes the kernel reads without a copy.
+_KERNEL_DTYPES = tuple(np.dtype(t) for t in ("uint16", "int32", "uint32", "float32", "float64"))
+
+_POOL_LOCK = threading.Lock()
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def kernel_threads() -> int:
+    """Threads of the integration kernel: ``XRDPDF_NUM_THREADS``, else the usable cores.
+
+    Raises
+    ------
+    InputError
+        ``XRDPDF_NUM_THREADS`` is set but not a positive integer.
+    """
+    env = os.environ.get("XRDPDF_NUM_THREADS")
+    if env is not None:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise InputError(f"XRDPDF_NUM_THREADS must be a positive integer, got {env!r}")
+        return n
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _pool(nthread: int) -> ThreadPoolExecutor | None:
+    """The helper threads (``nthread - 1``; the calling thread is the last one)."""
+    if nthread < 2:
+        return None
+    with _POOL_LOCK:
+        if not _POOL or _POOL[0]._max_workers != nthread - 1:
+            if _POOL:
+                _POOL.pop().shutdown(wait=False)
+            _POOL.append(ThreadPoolExecutor(nthread - 1, thread_name_prefix="xrdpdf-kernel"))
+        return _POOL[0]
 
 
 class SparseIntegrator:
@@ -92,8 +133,9 @@ class SparseIntegrator:
     :math:`c^2` (checked against pyFAI 2026.9 to 1e-7).  The denominator does not depend
     on the frame and is summed once, when the operator is built.  The operator is
     pyFAI's matrix stored by pixel: each pixel adds to a few consecutive bins, so one
-    frame costs one sequential pass over the pixels (numba, one thread per block of
-    pixels, each with its own bin accumulators).  Bins whose denominator is zero get
+    frame costs one pass over the pixels, sorted by bin so that the sums of a run of
+    pixels stay in registers (C, the threads taking blocks of bins, each with its own
+    bin accumulators).  Bins whose denominator is zero get
     pyFAI's ``empty`` value (0) for I and σ.
 
     Per-frame invalid pixels are left out of all three sums of their bins, as pyFAI
@@ -137,7 +179,8 @@ class SparseIntegrator:
         self._delta_dummy = delta_dummy
         self.cache_path = cache_path
         self.loaded_from_cache = loaded_from_cache
-        self._no_dark = np.zeros(1, dtype=np.float32)
+        self._nthread = kernel_threads()
+        self._bounds = _block_bounds(op)
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -332,17 +375,20 @@ class SparseIntegrator:
         return True, dummy, delta
 
     def _check_frame(self, frame: Any, what: str = "frame") -> np.ndarray:
-        """Flat contiguous view of a frame: uint16, float32 and float64 as they are.
+        """Flat contiguous view of a frame in a dtype the kernel reads.
 
-        Other dtypes are cast to float32, as pyFAI's preprocessing does with every
-        frame; the kernel is compiled for these three only.
+        uint16, int32, uint32, float32 and float64 are read as they are (the kernel
+        takes 32-bit integers through float32, as pyFAI's preprocessing does with
+        every frame); other real dtypes are cast to float32 here.
         """
         a = np.asarray(frame)
         if a.shape != self.shape:
             raise InputError(f"{what} shape {a.shape} differs from the operator's {self.shape}")
         if a.dtype.kind not in "uif":
             raise InputError(f"{what} dtype {a.dtype} is not a real number type")
-        if a.dtype not in (np.uint16, np.float32, np.float64):
+        if not a.dtype.isnative:
+            a = a.astype(a.dtype.newbyteorder("="))
+        if a.dtype not in _KERNEL_DTYPES:
             a = a.astype(np.float32)
         return np.ascontiguousarray(a).reshape(-1)
 
@@ -387,38 +433,31 @@ class SparseIntegrator:
         check_dummy, dummy, delta = self._dummies(frame.dtype)  # pyFAI uses the raw dtype
         op = self._op
         npt = self.npt
-        npix = flat_frame.size
-        nthread = numba.get_num_threads()
-        # Blocks of pixels handed to the threads dynamically: a thread slowed down by a
-        # busy machine (or by the reader thread) takes fewer blocks.
-        nblock = max(1, min(_BLOCKS_PER_THREAD * nthread, npix // 4096))
-        pix_bounds = np.linspace(0, npix, nblock + 1).astype(np.int64)
-        ov_bounds = np.searchsorted(op.ov_pix, pix_bounds).astype(np.int64)
-        nacc = npt + op.pad.shape[1]
-        acc = np.zeros((4, nthread, nacc))
-        with _KERNEL_LOCK, numba.parallel_chunksize(1):
-            _scatter_kernel(
+        nthread = self._nthread
+        nblock = self._bounds[0].size - 1
+        acc = np.zeros((nblock, 4, npt + op.pad.shape[1]))
+        if flat_frame.size:
+            counter = np.zeros(1, dtype=np.int64)  # the next free block, shared
+            args = (
                 op.pad,
                 op.first,
                 op.ov_pix,
                 op.ov_bin,
                 op.ov_coef,
-                pix_bounds,
-                ov_bounds,
+                *self._bounds,
                 flat_frame,
-                self._no_dark if dark is None else dark,
-                dark is not None,
+                dark,
                 op.pixel_norm,
-                self.mask_negative,
-                check_dummy,
-                dummy,
-                delta,
-                acc[0],
-                acc[1],
-                acc[2],
-                acc[3],
             )
-        sig, var, rnorm, rcount = acc[:, :, :npt].sum(axis=1)
+            flags = (counter, self.mask_negative, check_dummy, dummy, delta)
+            pool = _pool(nthread)
+            helpers = [pool.submit(scatter, *args, acc, *flags) for _ in range(1, nthread)]
+            try:
+                scatter(*args, acc, *flags)
+            finally:
+                for h in helpers:
+                    h.result()
+        sig, var, rnorm, rcount = acc[:, :, :npt].sum(axis=0)
         # A bin is empty (pyFAI: normalization == 0) when all its coefficients were
         # removed, which the count tells exactly; the norm difference could be round-off.
         empty = rcount >= op.bin_count
@@ -458,3 +497,11 @@ class SparseIntegrator:
         d = self._prepare_dark(dark)
         for frame in prefetched(frames, prefetch):
             yield self._integrate(frame, d)
+
+
+def _block_bounds(op: _Operator) -> tuple[np.ndarray, np.ndarray]:
+    """Blocks of pixels (and the overflow entries of each) that the threads take in turn."""
+    npix = op.first.size
+    nblock = max(1, min(_NBLOCK, npix // 4096))
+    pixels = np.linspace(0, npix, nblock + 1).astype(np.int64)
+    return pixels, np.searchsorted(op.ov_pix, pixels).astype(np.int64)

@@ -32,9 +32,9 @@ __all__ = [
 def _fastint():
     """The fast-path module :mod:`xrdpdf.stages._fastint`.
 
-    Imported on first use rather than at module import: it pulls in numba, which
-    costs start-up time to commands that never integrate.  numba is a dependency,
-    so a failed import is an installation error and propagates.
+    Imported on first use rather than at module import, so commands that never
+    integrate do not load it.  Its C kernel is built when xrdpdf is installed, so a
+    failed import is an installation error and propagates.
     """
     from xrdpdf.stages import _fastint
 
