@@ -181,6 +181,8 @@ class SparseIntegrator:
         self.loaded_from_cache = loaded_from_cache
         self._nthread = kernel_threads()
         self._bounds = _block_bounds(op)
+        self._spare: list[np.ndarray] = []  # accumulators of finished calls
+        self._spare_lock = threading.Lock()
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -432,11 +434,27 @@ class SparseIntegrator:
         flat_frame = self._check_frame(frame)
         check_dummy, dummy, delta = self._dummies(frame.dtype)  # pyFAI uses the raw dtype
         op = self._op
-        npt = self.npt
-        nthread = self._nthread
-        nblock = self._bounds[0].size - 1
-        acc = np.zeros((nblock, 4, npt + op.pad.shape[1]))
-        if flat_frame.size:
+        sig, var, rnorm, rcount = self._sums(flat_frame, dark, check_dummy, dummy, delta)
+        # A bin is empty (pyFAI: normalization == 0) when all its coefficients were
+        # removed, which the count tells exactly; the norm difference could be round-off.
+        empty = rcount >= op.bin_count
+        nrm = np.where(empty, 1.0, op.bin_norm - rnorm)
+        intensity = np.where(empty, self.empty, sig / nrm)
+        sigma = np.where(empty, self.empty, np.sqrt(var) / nrm)
+        return self.radial, intensity, sigma
+
+    def _sums(
+        self,
+        flat_frame: np.ndarray,
+        dark: np.ndarray | None,
+        check_dummy: bool,
+        dummy: float,
+        delta: float,
+    ) -> np.ndarray:
+        """Σc·(raw−dark), Σc²·max(raw, 1), removed Σc·norm and removed count per bin."""
+        op = self._op
+        acc = self._take_accumulators()
+        try:
             counter = np.zeros(1, dtype=np.int64)  # the next free block, shared
             args = (
                 op.pad,
@@ -448,23 +466,34 @@ class SparseIntegrator:
                 flat_frame,
                 dark,
                 op.pixel_norm,
+                acc,
+                counter,
+                self.mask_negative,
+                check_dummy,
+                dummy,
+                delta,
             )
-            flags = (counter, self.mask_negative, check_dummy, dummy, delta)
-            pool = _pool(nthread)
-            helpers = [pool.submit(scatter, *args, acc, *flags) for _ in range(1, nthread)]
+            pool = _pool(self._nthread)
+            helpers = [pool.submit(scatter, *args) for _ in range(1, self._nthread)]
             try:
-                scatter(*args, acc, *flags)
+                scatter(*args)
             finally:
                 for h in helpers:
                     h.result()
-        sig, var, rnorm, rcount = acc[:, :, :npt].sum(axis=0)
-        # A bin is empty (pyFAI: normalization == 0) when all its coefficients were
-        # removed, which the count tells exactly; the norm difference could be round-off.
-        empty = rcount >= op.bin_count
-        nrm = np.where(empty, 1.0, op.bin_norm - rnorm)
-        intensity = np.where(empty, self.empty, sig / nrm)
-        sigma = np.where(empty, self.empty, np.sqrt(var) / nrm)
-        return self.radial, intensity, sigma
+            return acc[:, :, : self.npt].sum(axis=0)
+        finally:
+            with self._spare_lock:
+                self._spare.append(acc)
+
+    def _take_accumulators(self) -> np.ndarray:
+        """Zeroed sums of every block, (nblock, 4, npt + W); reused between frames."""
+        with self._spare_lock:
+            acc = self._spare.pop() if self._spare else None
+        if acc is None:
+            nblock = self._bounds[0].size - 1
+            return np.zeros((nblock, 4, self.npt + self._op.pad.shape[1]))
+        acc.fill(0.0)
+        return acc
 
     def integrate_stack(
         self, frames: Iterable[Any], dark: Any = None, *, prefetch: int = 2
