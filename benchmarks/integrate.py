@@ -219,8 +219,9 @@ def deviations(plain, fast) -> tuple[float, float]:
 
 
 def host_info() -> dict:
-    import numba
     import pyFAI
+
+    from xrdpdf.stages._fastint import kernel_threads
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -239,14 +240,13 @@ def host_info() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "pyfai": pyFAI.version,
-        "numba": numba.__version__,
-        "numba_threads": numba.get_num_threads(),
+        "kernel_threads": kernel_threads(),
     }
 
 
 # ------------------------------------------------------------------------- floors
 def bandwidth_probe(nbytes: int = 256 * 2**20, repeat: int = 5) -> float:
-    """Read bandwidth of all numba threads in bytes/s: a parallel sum over a large array.
+    """Read bandwidth of the kernel's threads in bytes/s: a parallel sum over a large array.
 
     The kernel reads its operator and the frame once per frame and writes only
     small per-thread accumulators, so read bandwidth is its floor.  ``fastmath``
@@ -257,6 +257,10 @@ def bandwidth_probe(nbytes: int = 256 * 2**20, repeat: int = 5) -> float:
     other processes).
     """
     import numba
+
+    from xrdpdf.stages._fastint import kernel_threads
+
+    numba.set_num_threads(min(kernel_threads(), numba.config.NUMBA_NUM_THREADS))
 
     @numba.njit(parallel=True, fastmath=True, cache=False)
     def _sum(a):  # pragma: no cover - jit
@@ -368,10 +372,9 @@ print(rc, "pyFAI" in sys.modules, "scipy" in sys.modules)
 
 
 def startup_floors(env: dict, pairs: int) -> dict:
-    """Process start-up floors: python + numpy, python + numpy + numba, the CLI's --help."""
+    """Process start-up floors: python + numpy, the CLI's --help."""
     floors = {
         "startup_floor_numpy_s": [sys.executable, "-c", "import numpy"],
-        "startup_floor_numba_s": [sys.executable, "-c", "import numpy, numba"],
         "startup_floor_cli_s": [*xrdpdf_command(), "integrate", "--help"],
     }
     out = {}
@@ -522,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         cache_load_s = time.perf_counter() - t
         assert si.loaded_from_cache
         t = time.perf_counter()
-        si.integrate(first, dark)  # numba compilation, or loading it from numba's cache
+        si.integrate(first, dark)  # first call: the kernel threads start
         jit_s = time.perf_counter() - t
 
         # --- in-process runs, interleaved so that both paths see the same load
@@ -631,7 +634,7 @@ def report(r: dict) -> None:
     )
     print(
         f"  start-up floors: python + numpy {r['startup_floor_numpy_s']:.2f} s,"
-        f" + numba {r['startup_floor_numba_s']:.2f} s, xrdpdf integrate --help"
+        f" xrdpdf integrate --help"
         f" {r['startup_floor_cli_s']:.2f} s; pyFAI imported before the first frame:"
         f" {r['startup_imports_pyfai']}"
     )
