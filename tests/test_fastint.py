@@ -524,6 +524,24 @@ def test_truncated_cache_file_is_rebuilt(ai, images, tmp_path):
     assert not again.loaded_from_cache
 
 
+@pytest.mark.parametrize(
+    "field, value", [("first", NPT), ("ov_bin", NPT), ("ov_pix", SHAPE[0] * SHAPE[1])]
+)
+def test_cache_with_an_index_out_of_range_is_rebuilt(ai, tmp_path, field, value):
+    # the C kernel does not check indices per pixel: a readable cache file whose first
+    # bin, overflow bin or overflow pixel lies outside the arrays must not be used
+    from xrdpdf.stages import _opcache
+
+    si = SparseIntegrator.from_pyfai(ai, SHAPE, NPT, "q_A^-1", cache_dir=tmp_path)
+    arrays = {k: np.array(v) for k, v in si._op.arrays().items()}
+    for name in ("ov_pix", "ov_bin", "ov_coef"):  # one valid overflow entry more
+        arrays[name] = np.append(arrays[name], 0).astype(arrays[name].dtype)
+    arrays[field][-1] = value
+    _opcache.save(arrays, si.cache_path)
+    again = SparseIntegrator.from_pyfai(ai, SHAPE, NPT, "q_A^-1", cache_dir=tmp_path)
+    assert not again.loaded_from_cache
+
+
 def test_eviction_deletes_operators_of_the_old_layout(ai, tmp_path):
     old = tmp_path / "fastint_0123456789abcdef0123456789abcdef.npz"
     old.write_bytes(b"x" * 100)

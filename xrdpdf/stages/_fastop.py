@@ -244,7 +244,7 @@ def _load_cache(path: Path, npt: int, npix: int) -> _Operator | None:
         and op.pixel_norm.shape == (npix,)
         and op.pixel_norm.dtype == np.float32
         and op.bin_norm.shape == op.bin_count.shape == op.radial.shape == (npt,)
-        and (npix == 0 or int(op.first.max()) < npt + width)
+        and (npix == 0 or int(op.first.max()) < npt)  # the kernel adds to first + u < npt + W
         and (
             op.ov_pix.size == 0
             or (
