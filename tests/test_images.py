@@ -206,3 +206,37 @@ def test_virtual_dataset_with_missing_source_is_refused(tmp_path):
     src.unlink()  # h5py would now read the fill value (a blank frame) without complaint
     with pytest.raises(InputError, match=r"vds\.h5: virtual dataset /images maps 1 missing"):
         images.read_image(f"{tmp_path / 'vds.h5'}::/images", frame=1)
+
+
+def _tiff_with_tag_past_the_end(path, frame, tag=270):
+    """A little-endian TIFF whose ``tag`` (ImageDescription) points past the end of the file."""
+    import struct
+
+    tifffile.imwrite(path, frame, description="d" * 40)
+    raw = bytearray(path.read_bytes())
+    ifd = struct.unpack_from("<I", raw, 4)[0]
+    for i in range(struct.unpack_from("<H", raw, ifd)[0]):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack_from("<H", raw, entry)[0] == tag:
+            struct.pack_into("<I", raw, entry + 8, 0x7FFFFFF0)
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("suffix", [".edf", ".mccd"])
+def test_tiff_content_under_another_suffix_reads_without_warnings(tmp_path, frames, suffix):
+    # TIFF content under a fabio suffix: through fabio, PIL warns about the damaged tag (.edf;
+    # pytest's filterwarnings=error makes that a failure) or the MarCCD reader fails on the
+    # missing MarCCD header (.mccd); read as a TIFF it gives the frame, and warns of nothing
+    path = tmp_path / f"frame{suffix}"
+    _tiff_with_tag_past_the_end(path, frames[0].astype(np.uint16))
+    out = images.read_image(path)
+    np.testing.assert_array_equal(out, frames[0])  # exact: integers read back
+
+
+def test_jpeg_is_refused_by_name(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "photo.img"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(path, "JPEG")
+    with pytest.raises(InputError, match="photo.img: JPEG"):
+        images.read_image(path)

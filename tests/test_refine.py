@@ -491,3 +491,33 @@ def test_builtin_standards_carry_certificate_values():
     assert phases.anode_lines("mo")[0][0] == pytest.approx(0.7093171)
     with pytest.raises(InputError, match="unknown anode"):
         phases.anode_lines("W")
+
+
+def test_warn_false_keeps_the_verdict_in_the_result(rs_q_3nm):
+    # 5 evaluations per stage cannot converge: the verdict must come back either way
+    with pytest.warns(RefinementWarning, match="did not converge"):
+        loud = refine(rs_q_3nm, "NaTiO2", max_nfev=5, lattice_search=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RefinementWarning)
+        quiet = refine(rs_q_3nm, "NaTiO2", max_nfev=5, lattice_search=0.0, warn=False)
+    assert not quiet.converged and quiet.message == loud.message
+    assert quiet.warnings == loud.warnings and "did not converge" in quiet.warnings[0]
+
+
+def test_series_row_records_non_convergence_without_a_warning(rs_q_3nm, tmp_path, monkeypatch):
+    # the series refines on Dask threads: no warning filter, the verdict goes to the row
+    from xrdpdf.workflows.series import _sample
+    from xrdpdf.workflows.series._spec import SampleSpec, SeriesConfig
+
+    config = SeriesConfig(
+        path=tmp_path / "s.toml", poni=tmp_path / "g.poni", mask=None, flat=None,
+        resolution=None, composition=None, title="t", refine={"phases": ["NaTiO2"]},
+    )  # fmt: skip
+    sample = SampleSpec(name="s1", images=(), dark=None, composition=None, phases=("NaTiO2",))
+    monkeypatch.setattr(_sample, "refine_options", lambda c: {"max_nfev": 5, "lattice_search": 0})
+    row = {"note": ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RefinementWarning)
+        res = _sample._refine_sample(config, sample, rs_q_3nm, None, tmp_path, row, [])
+    assert not res.converged
+    assert f"refinement: {res.message}" in row["note"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,23 +70,6 @@ class BadInput:
     index: int | None = None
 
 
-@contextlib.contextmanager
-def _quiet(catch_warnings: bool = False) -> Iterator[None]:
-    """Silence the warnings a third-party reader emits about a file we refuse anyway.
-
-    PIL (under fabio) warns about the very corruptions that we turn into one clear
-    :class:`InputError`.  Their loggers are left alone: the CLI quiets those for its
-    one-line error contract (:func:`xrdpdf.cli.quiet_reader_logs`), a library user keeps
-    their own logging configuration.
-    """
-    if catch_warnings:  # only around fabio; catch_warnings is not thread-safe
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    else:
-        yield
-
-
 def split_dataset(path: str | os.PathLike) -> tuple[Path, str | None]:
     """Split ``file.h5::/entry/data`` into the file and the HDF5 dataset path."""
     text = os.fspath(path)
@@ -122,6 +103,32 @@ def _as_frame_array(arr: np.ndarray, path: Path, keep_dtype: bool = False) -> np
     return np.asarray(arr, dtype=np.float64)
 
 
+#: Leading bytes of TIFF (classic and BigTIFF, both byte orders) and JPEG files.
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def _content_kind(path: Path, kind: str) -> str:
+    """``kind`` corrected from the file's first bytes for a file fabio would read.
+
+    fabio chooses its reader from the content, and hands TIFF-based formats (MarCCD, a
+    Pilatus TIFF under another suffix) and the EXIF block of a JPEG to PIL, which reports a
+    damaged tag with ``warnings.warn`` — a file we refuse anyway would leave a warning
+    behind, and silencing it would need ``warnings.catch_warnings``, which is process-wide
+    and not thread-safe around reader threads.  TIFF content is therefore read with
+    tifffile (as a ``.tif``; it logs, never warns), and JPEG is ``"jpeg"``, refused on open.
+    """
+    if kind != "fabio":
+        return kind
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head in _TIFF_MAGIC:
+        return "tiff"
+    if head.startswith(_JPEG_MAGIC):
+        return "jpeg"
+    return kind
+
+
 def _kind(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in TIFF_SUFFIXES:
@@ -149,8 +156,8 @@ class _Reader:
     def __enter__(self) -> _Reader:
         _check_file(self.path, self.what)
         try:
-            with _quiet(catch_warnings=self.kind == "fabio"):
-                self._open()
+            self.kind = _content_kind(self.path, self.kind)
+            self._open()
         except InputError:
             self.close()
             raise
@@ -249,6 +256,12 @@ class _Reader:
             raise InputError(f"{self.path}: array has shape {arr.shape}, expected 2-D or 3-D")
         self._arr = arr
 
+    def _open_jpeg(self) -> None:
+        raise InputError(
+            f"{self.path}: JPEG image; its lossy 8-bit compression does not keep detector "
+            "counts (use TIFF, EDF, CBF, HDF5 or .npy)"
+        )
+
     def _open_fabio(self) -> None:
         import fabio
 
@@ -266,8 +279,7 @@ class _Reader:
         if not 0 <= index < self.nframes:
             raise InputError(f"{self.path}: frame {index} out of range 0…{self.nframes - 1}")
         try:
-            with _quiet(catch_warnings=self.kind == "fabio"):
-                arr = self._read(index)
+            arr = self._read(index)
         except InputError:
             raise
         except Exception as exc:

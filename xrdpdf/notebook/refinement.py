@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -277,8 +276,15 @@ class RefinementSession:
         return out
 
     # --------------------------------------------------------------- actions
-    def refine(self):
+    def refine(self, *, warn: bool = True):
         """Refine with the current settings (:func:`~xrdpdf.stages.refinement.refine`): the button.
+
+        Parameters
+        ----------
+        warn : bool
+            Issue :class:`~xrdpdf.stages.refinement.RefinementWarning` as
+            :func:`~xrdpdf.stages.refinement.refine` does; False when the caller shows the
+            result's ``message`` and ``warnings`` itself.
 
         Returns
         -------
@@ -293,7 +299,8 @@ class RefinementSession:
         Warns
         -----
         RefinementWarning
-            When the refinement did not converge (as :func:`~xrdpdf.stages.refinement.refine`).
+            With ``warn``, when the refinement did not converge (as
+            :func:`~xrdpdf.stages.refinement.refine`).
         """
         from xrdpdf.stages.refinement import refine
 
@@ -305,6 +312,7 @@ class RefinementSession:
             list(self._phases),
             size_start_A=list(self._sizes),
             refine_occupancy={k: list(v) for k, v in self._free_occ.items()},
+            warn=warn,
             **kw,
         )
         self.result = result
@@ -525,19 +533,15 @@ class RefinementPanel:
         RefinementResult or None
             None when the settings were refused (the message is in :attr:`status`).
         """
-        from xrdpdf.stages.refinement import RefinementWarning
-
         try:
             self.apply()
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", RefinementWarning)
-                result = self.session.refine()
+            # the verdict is shown in the status line and the cautions under the table
+            result = self.session.refine(warn=False)
         except XrdpdfError as exc:
             self.status.value = status_html(f"refused: {exc}", False)
             return None
         self.plot.value = figure_png(self.session.figure())
         self.table.value = self.session.table_html()
-        del caught  # the message is in the result (shown below), not in a log
         text = f"Rwp = {result.rwp:.4f}, GoF = {result.gof:.3g}; " + (
             "converged" if result.converged else f"NOT converged: {result.message}"
         )

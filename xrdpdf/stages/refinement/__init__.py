@@ -124,6 +124,7 @@ def refine(
     xrange: tuple[float | None, float | None] | None = None,
     max_nfev: int = 2000,
     reference_composition: str | Mapping[str, float] | None = None,
+    warn: bool = True,
 ) -> RefinementResult:
     r"""Refine crystal phases against a powder pattern.
 
@@ -204,6 +205,12 @@ def refine(
         Composition of the amorphous reference (``"TiO2"``); with ``background_pattern``
         on Q data it gives each phase's ``crystalline_fraction``
         (:mod:`xrdpdf.stages.refinement._fractions`).
+    warn : bool
+        Issue a :class:`RefinementWarning` when the refinement did not converge and for
+        each parameter left at a bound (default).  False for a caller that reports
+        ``converged``, ``message`` and ``warnings`` of the result itself (a series row, a
+        notebook panel), so that it need not filter warnings: ``warnings.catch_warnings``
+        changes process-wide state and is not thread-safe.
 
     Returns
     -------
@@ -217,7 +224,8 @@ def refine(
     Warns
     -----
     RefinementWarning
-        When the refinement did not converge (``converged`` is False).
+        With ``warn``, when the refinement did not converge (``converged`` is False) and
+        for each parameter at a bound (also in ``warnings``).
     """
     args = dict(locals())  # the keyword arguments, validated into one Options
     plist = _setup.as_phases(phases)
@@ -231,6 +239,8 @@ def refine(
     verdict = _report.judge(fit, model, opts, notes)
     _report.add_derived(fit, model, opts, verdict)
     result = _assemble(pat, model, fit, opts, verdict, notes)
+    if not warn:
+        return result
     if not verdict.converged:
         warnings.warn(
             f"refinement did not converge: {verdict.message}", RefinementWarning, stacklevel=2

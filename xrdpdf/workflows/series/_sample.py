@@ -6,7 +6,6 @@ import functools
 import hashlib
 import json
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,10 +219,8 @@ def _refine_sample(
         from xrdpdf.physics.resolution import load_resolution
 
         resolution = load_resolution(config.resolution)
-    with warnings.catch_warnings():
-        # non-convergence is recorded in the row's note column, not printed
-        warnings.simplefilter("ignore", refine.RefinementWarning)
-        res = refine.refine(pattern, list(sample.phases), resolution=resolution, **kw)
+    # non-convergence goes into the row's note column (below), not into a warning
+    res = refine.refine(pattern, list(sample.phases), resolution=resolution, warn=False, **kw)
     first = res.phases[0]
     detected = getattr(first, "detected", True)
     row.update(
