@@ -121,7 +121,7 @@ def poni_wavelength_A(ai) -> float:
 
 
 def default_method() -> str:
-    """The engine used by default, :data:`DEFAULT_METHOD` (its C kernel is built with the package)."""
+    """The engine used by default, :data:`DEFAULT_METHOD` (its C kernel comes with the package)."""
     return DEFAULT_METHOD
 
 
