@@ -77,7 +77,7 @@ class GeometrySnapshot:
     def load(self) -> Any:
         """The real pyFAI AzimuthalIntegrator of the PONI (imports pyFAI on first call)."""
         if self.__dict__["_ai"] is None:
-            from xrdpdf.stages.integrate import load_poni
+            from xrdpdf.io._geometry import load_poni
 
             self.__dict__["_ai"] = load_poni(self._source)
         return self.__dict__["_ai"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from xrdpdf._core import units
 from xrdpdf._core.errors import InputError
 from xrdpdf._core.pattern import Pattern
 from xrdpdf._core.results import Result
-from xrdpdf.io._poni import check_geometry, check_poni_text
+from xrdpdf.io._geometry import load_poni
 from xrdpdf.stages._geomsnap import GeometrySnapshot
 
 __all__ = [
@@ -51,56 +50,6 @@ MAX_NPT = 100_000
 
 #: The engine used when none is asked for (see :func:`default_method`).
 DEFAULT_METHOD = "fast"
-
-
-def load_poni(path: str | os.PathLike):
-    """Load a pyFAI geometry (PONI file) as an ``AzimuthalIntegrator``.
-
-    Parameters
-    ----------
-    path : str or path-like
-        PONI file (pyFAI format, any version), or a pyFAI integration config
-        (``WorkerConfig`` JSON from pyFAI-integrate or Dioptas): its geometry.
-
-    Returns
-    -------
-    pyFAI.integrator.azimuthal.AzimuthalIntegrator
-
-    Raises
-    ------
-    InputError
-        Missing or unreadable file, or a geometry without a wavelength
-        (integration to Q needs it).
-    """
-    import pyFAI
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: PONI file not found")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: PONI file is empty (0 bytes)")
-    from xrdpdf.io import is_worker_config, read_worker_config
-
-    if is_worker_config(path):
-        source: Any = read_worker_config(path)["poni"]
-    else:
-        check_poni_text(path)
-        source = str(path)
-    try:
-        ai = pyFAI.load(source)
-    except Exception as exc:
-        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
-        raise InputError(f"{path}: not a valid PONI file ({reason})") from exc
-    if getattr(ai, "dist", None) is None or not np.isfinite(ai.dist) or ai.dist <= 0:
-        raise InputError(f"{path}: PONI file has no valid Distance")
-    wl = ai.wavelength
-    if wl is None or not np.isfinite(wl) or wl <= 0:
-        raise InputError(
-            f"{path}: PONI file has no wavelength; add a 'Wavelength: <metres>' line "
-            "(e.g. Wavelength: 1.173e-11 for 0.1173 Å)"
-        )
-    check_geometry(ai, str(path))
-    return ai
 
 
 def _pyfai_version(ai: Any) -> str:
