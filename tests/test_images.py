@@ -59,6 +59,25 @@ def test_edf_cbf_and_multiframe_edf(tmp_path, frames):
     np.testing.assert_array_equal(images.read_image(cbf), frames[2])
 
 
+@pytest.mark.parametrize("cut", ["header", "marker", "binary"])
+def test_truncated_cbf_is_refused_before_fabio(tmp_path, frames, cut):
+    # fabio 2026.6 does not return on a CBF cut inside its MIME header (a 303-byte file
+    # from a fuzz run); each cut is refused by name instead
+    whole = tmp_path / "whole.cbf"
+    fabio.cbfimage.CbfImage(data=frames[2]).write(str(whole))
+    raw = whole.read_bytes()
+    mark = raw.index(b"\x0c\x1a\x04\xd5")
+    end = {
+        "header": raw.index(b"X-Binary-Size:") + 3,
+        "marker": mark,
+        "binary": mark + 4 + (len(raw) - mark - 4) // 2,
+    }[cut]
+    bad = tmp_path / "cut.cbf"
+    bad.write_bytes(raw[:end])
+    with pytest.raises(InputError, match="cut.cbf.*truncated"):
+        images.read_image(bad)
+
+
 def test_hdf5_stack_nexus_default_and_explicit(tmp_path, frames):
     path = tmp_path / "stack.h5"
     with h5py.File(path, "w") as f:

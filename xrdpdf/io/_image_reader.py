@@ -126,7 +126,41 @@ def _content_kind(path: Path, kind: str) -> str:
         return "tiff"
     if head.startswith(_JPEG_MAGIC):
         return "jpeg"
+    _check_cbf(path)
     return kind
+
+
+#: Start of a CBF binary section (the CBF 1.5 specification, "MIME header" conventions).
+_CBF_BINARY_MARK = b"\x0c\x1a\x04\xd5"
+
+
+def _check_cbf(path: Path) -> None:
+    """Refuse a binary CBF whose header or binary section is incomplete, before fabio.
+
+    fabio reads the binary section from the MIME header's ``X-Binary-Size`` and the
+    marker ``0C 1A 04 D5``; on a file cut inside that header it does not return (seen with
+    fabio 2026.6 on a 303-byte file), which would stall a watcher or a series.  The
+    header must name the size and both dimensions, the marker must follow, and the file
+    must hold ``X-Binary-Size`` bytes after it.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    if not head.startswith(b"###CBF") or b"BINARY" not in head.upper():
+        return  # not a binary CBF: fabio's own checks apply
+    mark = head.find(_CBF_BINARY_MARK)
+    header = head if mark < 0 else head[:mark]
+    keys = {}
+    for line in header.splitlines():
+        key, sep, value = line.partition(b":")
+        if sep:
+            keys[key.strip().lower()] = value.strip()
+    need = (b"x-binary-size", b"x-binary-size-fastest-dimension", b"x-binary-size-second-dimension")
+    missing = [k.decode() for k in need if not keys.get(k, b"").isdigit()]
+    if mark < 0 or missing:
+        what = f"no {', '.join(missing)}" if missing else "no binary section marker"
+        raise InputError(f"{path}: CBF header is incomplete ({what}); the file is truncated")
+    if path.stat().st_size < mark + 4 + int(keys[b"x-binary-size"]):
+        raise InputError(f"{path}: file is truncated (CBF binary section incomplete)")
 
 
 def _kind(path: Path) -> str:
