@@ -5,31 +5,52 @@ characteristic function :math:`\gamma_0(r; D)` [1]_ [2]_ (times the instrument
 damping :math:`e^{-(Q_{damp} r)^2/2}` when ``qdamp_invA`` is known) describes
 the decay of the *high-frequency* envelope of G(r):
 
-1. **High-pass.**  G(r) is extended oddly about r = 0 (G is a sine transform),
+1. **Band-pass.**  G(r) is extended oddly about r = 0 (G is a sine transform),
    zero-padded beyond its end, and its components below
    :math:`Q_c` are removed with a cosine taper from ``q_cut_invA[0]`` to
-   ``q_cut_invA[1]`` (default 1.0–1.6 Å⁻¹).  This drops what is not atomic
-   pair structure but follows the Q range chosen: the baseline
-   :math:`-4\pi\rho_0 r\gamma_0`, the small-angle scattering of the particle
-   itself and the slow ripples of the low-Q cut, which otherwise make a 10 Å
-   cluster read 14–40 Å depending on ``qmin``.  Interatomic distances ≥ 1 Å
-   keep the atomic peaks: the first diffraction peaks of oxides lie above
-   1.7 Å⁻¹ (anatase 101 at 1.78, rocksalt NaTiO2 111 at 2.59 Å⁻¹).
+   ``q_cut_invA[1]`` (default 1.6–2.6 Å⁻¹); above, a cosine roll-off over the
+   top 30 % of the data's Q_max (found from the spectrum of G, where its power
+   falls below 10⁻⁴ of the strongest 0.5 Å⁻¹ bin) removes the termination
+   ripples, whose 1/r tails otherwise read as an envelope beyond the particle.
+   The low cut drops what is not atomic pair structure but follows the Q range
+   chosen: the baseline :math:`-4\pi\rho_0 r\gamma_0`, the small-angle
+   scattering of the particle, the slow ripples of the low-Q cut, and the
+   end of the PDFgetX3 correction polynomial at qmin (on a 7 Å cluster F(Q) in
+   1–2 Å⁻¹ differs by up to 0.7 between qmin 0.3 and 1.2 Å⁻¹; below 1.6 Å⁻¹
+   the band-passed G still moved ξ by 25 % with qmin).  Interatomic distances
+   ≥ 1 Å keep their peaks: the atomic F(Q) extends to ≥ 10 Å⁻¹ (anatase 101 lies
+   at 1.78, rocksalt NaTiO2 111 at 2.59 Å⁻¹).
 2. **Envelope.**  The amplitude of the analytic signal of the filtered G
-   (:math:`|G_{hp} + i\,\mathcal{H}G_{hp}|`) does not depend on the phase of the
+   (:math:`|G_{bp} + i\,\mathcal{H}G_{bp}|`) does not depend on the phase of the
    oscillation; its RMS in windows of ``window_A`` is the envelope E.
-3. **Fit.**  With :math:`\gamma_0 = 1 - 3r/2D + r^3/2D^3` (r ≤ D, 0 beyond),
+3. **Model through the same filter.**  The band-pass of a product
+   γ0(r; D)·G_bulk(r) is not γ0 times the band-pass of G_bulk: each spectral
+   component of G_bulk is broadened by the spectrum of γ0 (width ~2π/D), and the
+   part pushed below the cut is removed, which spreads the envelope beyond D
+   by ~π/Q_c.  For a 7–10 Å cluster that tail alone makes an envelope fit with
+   γ0² read +20…+30 %.  So the model is the expected envelope of the band-pass
+   of γ0·damping times a stationary random carrier whose power spectrum
+   :math:`P(Q')` is that of the data at :math:`Q' \ge Q_c`:
 
    .. math::
 
-       E_i^2 = A^2 \langle \gamma_0^2(r; D)\, e^{-(Q_{damp} r)^2}\rangle_i
-               + \langle \sigma_G^2 \rangle_i,
+       \mathcal{E}^2(r; D) = \sum_{Q'} P(Q') \left|\mathcal{F}^{-1}\left[
+           \hat\gamma(k)\, T(Q' + k)\right](r)\right|^2,
+
+   :math:`\hat\gamma` the spectrum of :math:`\gamma_0 e^{-(Q_{damp} r)^2/2}`,
+   T the band-pass (carriers far above the cut contribute :math:`T(Q')^2\gamma^2`).
+   It is computed at diameters 1 % apart and interpolated.
+4. **Fit.**  With :math:`\gamma_0 = 1 - 3r/2D + r^3/2D^3` (r ≤ D, 0 beyond),
+
+   .. math::
+
+       E_i^2 = A^2 \langle \mathcal{E}^2(r; D)\rangle_i + \langle \sigma_G^2 \rangle_i,
 
    fitted for A and D by least squares in two passes.  The first, with
    relative residuals :math:`(E^{model}_i - E_i)/(E^{model}_i + 0.2\max E)`,
-   gives a start D₁.  The level t of G beyond D₁ + ``window_A`` (its RMS, at
-   least the median σ_G; 0 with less than 5 Å of tail) is what the data hold
-   once the particle has ended, and is added to the model as
+   gives a start D₁.  The level t of the band-passed G beyond D₁ + ``window_A``
+   (its RMS, at least the median σ_G; 0 with less than 5 Å of tail) is what the
+   data hold once the particle has ended, and is added to the model as
    :math:`E_i^2 \mathrel{+}= t^2`.  The second pass minimises the log residuals
    :math:`\ln[(E^{model}_i + f)/(E_i + f)]`, :math:`f = \max(t, 0.01\max E)`:
    every window down to the noise floor weighs by its *relative* misfit.  The
@@ -37,20 +58,19 @@ the decay of the *high-frequency* envelope of G(r):
    no longer pull D (with the relative residuals they did: the bulk envelope
    of a crystal rises over its first ~10 Å, and D followed ``rmin`` by ±14 %
    on the real CdSe data below); the decay to the floor, which D fixes, counts
-   as much.  Below 1 % of the envelope the high-pass and window leakage
-   dominate, hence the lower bound of f.  The model still assumes a flat bulk
-   envelope (a nanoparticle's envelope is γ0·E_bulk).  The esd is the
-   least-squares one scaled by the scatter of the windows; it omits the model
-   error of that assumption, and is large (up to 0.7 D) when the G(r) tail
-   carries slow ripples (qmin ≤ 0.6 Å⁻¹ on simulated clusters).
+   as much.  Below 1 % of the envelope window leakage dominates, hence the
+   lower bound of f.  The model still assumes a flat bulk envelope (a
+   nanoparticle's envelope is γ0·E_bulk).  The esd is the least-squares one
+   scaled by the scatter of the windows; it omits the model error of that
+   assumption.
 
 Measured on Debye-equation spheres (tests/test_corrlen.py, Q ≤ 25 Å⁻¹; spheres
 below 300 atoms averaged over 8 random lattice offsets, the ensemble whose pair
 statistics are exactly γ0), qmin 0.3–1.2 Å⁻¹: rocksalt NaTiO2 (U = 0.005 Å²)
-D = 7–100 Å read −4…+7 % (7 Å at qmin 1.2: +14.7 %); strongly disordered anatase
-TiO2 (U = 0.02 Å², broad peaks) −8…+15 % at 7–16 Å (7 Å at qmin 1.2: +29 %)
-and −3…+1 % at 27–100 Å.  On the PDFgui tutorial G(r) of ~3 nm CdSe (PDFgetX2,
-Q_max 14 Å⁻¹) ξ = 31.8–35.3 Å for rmin 2–8 Å and r_noise = 28.5 Å.  ¾·D is the
+D = 7–100 Å read −4.1…+9.8 %, strongly disordered anatase TiO2 (U = 0.02 Å²,
+broad peaks) −1.8…+11.4 %; for each D the four qmin agree within 2.3 %
+(most within 0.5 %).  On the PDFgui tutorial G(r) of ~3 nm CdSe (PDFgetX2,
+Q_max 14 Å⁻¹) ξ = 33.1–35.4 Å for rmin 2–6 Å and r_noise = 28.5 Å.  ¾·D is the
 volume-weighted mean column length.  When the envelope does not decay within
 the fitted range, or D would lie beyond it, :class:`NotDeterminedError` says
 so: the data do not determine ξ.
@@ -238,8 +258,56 @@ def noise_length(
     return rn, sn, None
 
 
+def _odd_extension(r: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, int, float]:
+    """G on 0…rmax, zero-padded to 2·rmax and extended oddly about r = 0; (array, n0, Δr)."""
+    step = float(np.median(np.diff(r)))
+    n0 = int(round(r[0] / step))
+    full = np.concatenate([np.zeros(n0), np.asarray(g, float)])
+    ext = np.concatenate([full, np.zeros(full.size)])  # zero padding beyond rmax
+    return np.concatenate([ext, [0.0], -ext[:0:-1]]), n0, step
+
+
+def _taper(q: np.ndarray, q_cut_invA: tuple[float, float], q_top: float = np.inf) -> np.ndarray:
+    """Band-pass transmission: 0 below ``q_cut[0]``, cosine rise to 1 at ``q_cut[1]``, and
+    a cosine fall over the top ``ROLLOFF`` of ``q_top`` (no edge at the data's Q_max)."""
+    lo, hi = q_cut_invA
+    x = np.clip((np.abs(q) - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+    t = 0.5 - 0.5 * np.cos(np.pi * x)
+    if np.isfinite(q_top):
+        y = np.clip((q_top - np.abs(q)) / (ROLLOFF * q_top), 0.0, 1.0)
+        t = t * (0.5 - 0.5 * np.cos(np.pi * y))
+    return t
+
+
+#: Fraction of the data's top Q over which the band-pass falls to 0 (module Notes).
+ROLLOFF = 0.3
+
+
+def _q_top(freq: np.ndarray, spec: np.ndarray) -> float:
+    """Highest Q (Å⁻¹) whose 0.5 Å⁻¹ bin holds ≥ 10⁻⁴ of the largest bin's power.
+
+    Beyond the Q_max of the transform the spectrum of G(r) holds only the leakage
+    of its truncation at r_max; this finds that Q_max without metadata.
+    """
+    pos = freq > 0
+    bins = np.floor(freq[pos] / 0.5).astype(int)
+    power = np.bincount(bins, weights=np.abs(spec[pos]) ** 2)
+    above = np.nonzero(power >= 1e-4 * power.max())[0]
+    return float((above[-1] + 1) * 0.5)
+
+
+def _analytic(spec: np.ndarray) -> np.ndarray:
+    """Analytic signal of a real signal given its spectrum: positive frequencies twice."""
+    h = np.zeros(spec.size)
+    h[0] = 1.0
+    h[1 : (spec.size + 1) // 2] = 2.0
+    if spec.size % 2 == 0:
+        h[spec.size // 2] = 1.0
+    return np.fft.ifft(spec * h)
+
+
 def highpass_amplitude(
-    r_A: np.ndarray, g: np.ndarray, q_cut_invA: tuple[float, float] = (1.0, 1.6)
+    r_A: np.ndarray, g: np.ndarray, q_cut_invA: tuple[float, float] = (1.6, 2.6)
 ) -> tuple[np.ndarray, np.ndarray]:
     """High-passed G(r) and the amplitude of its analytic signal (module Notes, step 1–2).
 
@@ -257,24 +325,12 @@ def highpass_amplitude(
     g_hp, amplitude : (N,) ndarray
     """
     r = np.asarray(r_A, float)
-    step = float(np.median(np.diff(r)))
-    n0 = int(round(r[0] / step))
-    full = np.concatenate([np.zeros(n0), np.asarray(g, float)])
-    ext = np.concatenate([full, np.zeros(full.size)])  # zero padding beyond rmax
-    arr = np.concatenate([ext, [0.0], -ext[:0:-1]])  # odd about r = 0
+    arr, n0, step = _odd_extension(r, g)
+    qv = 2.0 * np.pi * np.fft.fftfreq(arr.size, step)
     spec = np.fft.fft(arr)
-    qv = 2.0 * np.pi * np.abs(np.fft.fftfreq(arr.size, step))
-    lo, hi = q_cut_invA
-    x = np.clip((qv - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
-    spec *= 0.5 - 0.5 * np.cos(np.pi * x)
+    spec = spec * _taper(qv, q_cut_invA, _q_top(qv, spec))
     ghp = np.fft.ifft(spec).real[n0 : n0 + r.size]
-    # analytic signal along r: keep positive frequencies twice, drop negative ones
-    h = np.zeros(arr.size)
-    h[0] = 1.0
-    h[1 : (arr.size + 1) // 2] = 2.0
-    if arr.size % 2 == 0:
-        h[arr.size // 2] = 1.0
-    amp = np.abs(np.fft.ifft(spec * h))[n0 : n0 + r.size]
+    amp = np.abs(_analytic(spec))[n0 : n0 + r.size]
     return ghp, amp
 
 
@@ -323,28 +379,85 @@ def _check_signal(gr: Pattern, env: np.ndarray, nvar: np.ndarray) -> None:
 
 
 FLOOR_FRACTION = 0.01
+#: Relative spacing of the diameters at which the filtered envelope model is computed
+#: (it is interpolated linearly between them).
+D_NODE_STEP = 0.01
 
 
-def _tail_floor(gr: Pattern, r_end_A: float) -> float:
-    """RMS of G beyond ``r_end_A`` (at least the median σ_G there); 0 with < 5 Å of tail."""
-    r, g = gr.x, gr.y
+def _tail_floor(r: np.ndarray, g_hp: np.ndarray, sigma, r_end_A: float) -> float:
+    """RMS of the high-passed G beyond ``r_end_A`` (≥ median σ_G); 0 with < 5 Å of tail."""
     tail = r >= r_end_A
     if r[-1] - max(r_end_A, r[0]) < 5.0 or tail.sum() < 10:
         return 0.0
-    rms = float(np.sqrt(np.mean(g[tail] ** 2)))
-    if gr.sigma is not None and np.any(gr.sigma[tail] > 0):
-        rms = max(rms, float(np.median(gr.sigma[tail])))
+    rms = float(np.sqrt(np.mean(g_hp[tail] ** 2)))
+    if sigma is not None and np.any(sigma[tail] > 0):
+        rms = max(rms, float(np.median(sigma[tail])))
     return rms
 
 
-def _envelope_model(p, r, idx, nvar, damp2, tail: float) -> np.ndarray:
-    """Window RMS of A·γ0(r; D)·damping with the noise and the tail level added."""
+class _FilteredEnvelope:
+    """Window means of the expected squared envelope of high-pass[γ0(r; D)·damping·carrier].
+
+    The carrier is a stationary random oscillation whose power spectrum is that of
+    the data at Q ≥ ``q_cut[0]`` (module Notes, step 3): a component at Q′
+    contributes :math:`|\\mathcal{F}^{-1}[\\hat\\gamma(k) T(Q' + k)]|^2`, with
+    :math:`\\hat\\gamma` the spectrum of γ0·damping and T the high-pass taper; far
+    above the taper that is γ0²·damping² itself.
+    """
+
+    def __init__(self, r, g, idx, q_cut: tuple[float, float], qdamp: float | None):
+        arr, self.n0, self.step = _odd_extension(r, g)
+        self.size, self.n, self.idx, self.q_cut, self.qdamp = arr.size, r.size, idx, q_cut, qdamp
+        self.freq = 2.0 * np.pi * np.fft.fftfreq(arr.size, self.step)
+        spec = np.fft.fft(arr)
+        self.q_top = _q_top(self.freq, spec)
+        keep = (self.freq >= q_cut[0]) & (self.freq <= self.q_top)
+        self.q_car = self.freq[keep]
+        power = np.abs(spec[keep]) ** 2
+        self.w_car = power / max(float(power.sum()), 1e-300)
+        k = np.arange(arr.size)
+        self.r_even = np.minimum(k, arr.size - k) * self.step  # γ0(|r|) on the periodic grid
+        self._nodes: dict[int, np.ndarray] = {}
+
+    def _at_node(self, j: int) -> np.ndarray:
+        if j not in self._nodes:
+            d = float(np.exp(j * np.log1p(D_NODE_STEP)))
+            env = sphere_envelope(self.r_even, d)
+            if self.qdamp:
+                env = env * np.exp(-0.5 * (self.qdamp * self.r_even) ** 2)
+            spec = np.fft.fft(env)
+            kmax = 4.0 * 2.0 * np.pi / d  # γ̂ of the |r| cusp falls as k⁻²
+            near = self.q_car < self.q_cut[1] + kmax
+            sl = slice(self.n0, self.n0 + self.n)
+            # far above the low cut the broadened line sees the slow roll-off as a weight
+            far_t = _taper(self.q_car[~near], self.q_cut, self.q_top)
+            e2 = float(self.w_car[~near] @ far_t**2) * env[sl] ** 2
+            # carriers near the taper, binned at half the width of γ̂ (π/D)
+            dq = 0.5 * np.pi / d
+            bins = np.floor(self.q_car[near] / dq).astype(int)
+            wsum = np.bincount(bins - bins.min(), weights=self.w_car[near])
+            for b, w in enumerate(wsum):
+                if w > 0:
+                    q = (b + bins.min() + 0.5) * dq + self.freq
+                    u = np.fft.ifft(spec * _taper(q, self.q_cut, self.q_top) * (q > 0))[sl]
+                    e2 = e2 + w * np.abs(u) ** 2
+            self._nodes[j] = np.array([e2[i].mean() for i in self.idx])
+        return self._nodes[j]
+
+    def __call__(self, d: float) -> np.ndarray:
+        x = np.log(d) / np.log1p(D_NODE_STEP)
+        j = int(np.floor(x))
+        f = x - j
+        return (1.0 - f) * self._at_node(j) + f * self._at_node(j + 1)
+
+
+def _envelope_model(p, model: _FilteredEnvelope, nvar, tail: float) -> np.ndarray:
+    """Window RMS of A·γ0(r; D)·damping, high-passed, with the noise and the tail level added."""
     a, d = p
-    e2 = sphere_envelope(r, d) ** 2 * damp2
-    return np.sqrt(a * a * np.array([e2[i].mean() for i in idx]) + nvar + tail * tail)
+    return np.sqrt(a * a * model(d) + nvar + tail * tail)
 
 
-def _fit_envelope(r, idx, env, nvar, damp2, bounds, rmax: float, tail: float, offset):
+def _fit_envelope(model, env, nvar, bounds, rmax: float, tail: float, offset):
     """Least-squares envelope fit: relative residuals (offset None) or log residuals.
 
     Without an offset the residual is (m − E)/(m + 0.2 max E), a start that the
@@ -356,7 +469,7 @@ def _fit_envelope(r, idx, env, nvar, damp2, bounds, rmax: float, tail: float, of
     top = float(env.max())
 
     def resid(p: np.ndarray) -> np.ndarray:
-        m = _envelope_model(p, r, idx, nvar, damp2, tail)
+        m = _envelope_model(p, model, nvar, tail)
         if offset is None:
             return (m - env) / (0.2 * top + m)
         return np.log((m + offset) / (env + offset))
@@ -371,6 +484,7 @@ def _fit_envelope(r, idx, env, nvar, damp2, bounds, rmax: float, tail: float, of
                 [a0, d0],
                 bounds=([0.0, bounds[0]], [np.inf, bounds[1]]),
                 x_scale=[a0, rmax],
+                diff_step=[1e-6, 0.3 * D_NODE_STEP],
             )
         except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - defensive
             continue
@@ -381,6 +495,48 @@ def _fit_envelope(r, idx, env, nvar, damp2, bounds, rmax: float, tail: float, of
     return best
 
 
+def _windows(gr: Pattern, rmin: float, rmax: float, window_A: float) -> list[np.ndarray]:
+    """Point indices of the fit windows; checks the r range, window and grid."""
+    r = gr.x
+    if not (np.isfinite(rmin) and np.isfinite(rmax)) or rmin < 0 or rmax <= rmin:
+        raise InputError(
+            f"correlation length r range must satisfy 0 ≤ rmin < rmax, got {rmin}–{rmax} Å"
+        )
+    if not window_A > 0:
+        raise InputError(f"window_A must be > 0 Å, got {window_A}")
+    edges = np.arange(rmin, rmax - 0.5 * window_A + 1e-9, window_A)
+    idx = [np.nonzero((r >= lo) & (r < lo + window_A))[0] for lo in edges]
+    idx = [i for i in idx if i.size >= 3]
+    if len(idx) < 4:
+        raise InputError(
+            f"only {len(idx)} windows of {window_A} Å with ≥ 3 points in {rmin}–{rmax} Å; "
+            "need ≥ 4 (widen the range or refine the r grid)"
+        )
+    step = np.diff(r)
+    if np.max(np.abs(step - step.mean())) > 1e-3 * step.mean():
+        raise InputError(f"{gr.source}: correlation length needs a regular r grid")
+    return idx
+
+
+def _check_options(qdamp_invA: float | None, q_cut_invA) -> tuple[float, float]:
+    if qdamp_invA is not None and not (np.isfinite(qdamp_invA) and qdamp_invA >= 0):
+        raise InputError(f"qdamp must be ≥ 0 Å⁻¹, got {qdamp_invA}")
+    lo_c, hi_c = (float(v) for v in q_cut_invA)
+    if not (0 <= lo_c <= hi_c):
+        raise InputError(f"q_cut must be 0 ≤ low ≤ high Å⁻¹, got {q_cut_invA}")
+    return lo_c, hi_c
+
+
+def _esd_of_d(fit, nwin: int) -> float:
+    """Least-squares esd of D, scaled by the scatter of the windows."""
+    s2 = 2.0 * fit.cost / max(nwin - 2, 1)
+    try:
+        cov = np.linalg.inv(fit.jac.T @ fit.jac) * s2
+    except np.linalg.LinAlgError:
+        return float("inf")
+    return float(np.sqrt(max(cov[1, 1], 0.0)))
+
+
 def correlation_length(
     gr: Pattern,
     *,
@@ -388,7 +544,7 @@ def correlation_length(
     rmax_A: float | None = None,
     window_A: float = 2.0,
     qdamp_invA: float | None = None,
-    q_cut_invA: tuple[float, float] = (1.0, 1.6),
+    q_cut_invA: tuple[float, float] = (1.6, 2.6),
 ) -> CorrLenResult:
     """Correlation length of G(r) with its esd (see the module docstring).
 
@@ -408,7 +564,8 @@ def correlation_length(
         Instrument Q_damp (Å⁻¹) from a standard (Ni, CeO2) in the same geometry
         (:func:`qdamp_from_resolution`).
     q_cut_invA : (float, float)
-        High-pass taper (Å⁻¹) applied before the envelope (module Notes).
+        Low edge of the band-pass taper (Å⁻¹) applied before the envelope
+        (module Notes).
 
     Returns
     -------
@@ -433,69 +590,34 @@ def correlation_length(
     """
     _check_gr(gr)
     r, g = gr.x, gr.y
-    rmax = float(r[-1]) if rmax_A is None else float(rmax_A)
-    rmin = float(rmin_A)
-    if not (np.isfinite(rmin) and np.isfinite(rmax)) or rmin < 0 or rmax <= rmin:
-        raise InputError(
-            f"correlation length r range must satisfy 0 ≤ rmin < rmax, got {rmin}–{rmax} Å"
-        )
-    if not window_A > 0:
-        raise InputError(f"window_A must be > 0 Å, got {window_A}")
-    if qdamp_invA is not None and not (np.isfinite(qdamp_invA) and qdamp_invA >= 0):
-        raise InputError(f"qdamp must be ≥ 0 Å⁻¹, got {qdamp_invA}")
-    edges = np.arange(rmin, rmax - 0.5 * window_A + 1e-9, window_A)
-    idx = [np.nonzero((r >= lo) & (r < lo + window_A))[0] for lo in edges]
-    idx = [i for i in idx if i.size >= 3]
-    if len(idx) < 4:
-        raise InputError(
-            f"only {len(idx)} windows of {window_A} Å with ≥ 3 points in {rmin}–{rmax} Å; "
-            "need ≥ 4 (widen the range or refine the r grid)"
-        )
-    lo_c, hi_c = (float(v) for v in q_cut_invA)
-    if not (0 <= lo_c <= hi_c):
-        raise InputError(f"q_cut must be 0 ≤ low ≤ high Å⁻¹, got {q_cut_invA}")
-    step = np.diff(r)
-    if np.max(np.abs(step - step.mean())) > 1e-3 * step.mean():
-        raise InputError(f"{gr.source}: correlation length needs a regular r grid")
-    _, amp = highpass_amplitude(r, g, (lo_c, hi_c))
+    rmin, rmax = float(rmin_A), float(r[-1]) if rmax_A is None else float(rmax_A)
+    idx = _windows(gr, rmin, rmax, window_A)
+    q_cut = _check_options(qdamp_invA, q_cut_invA)
+    ghp, amp = highpass_amplitude(r, g, q_cut)
     # amplitude² = G_hp² + (H G_hp)²: twice the mean square of an oscillation
     env = np.array([np.sqrt(0.5 * np.mean(amp[i] ** 2)) for i in idx])
-    rc = np.array([r[i].mean() for i in idx])
-    nvar = (
-        np.zeros(len(idx))
-        if gr.sigma is None
-        else np.array([np.mean(gr.sigma[i] ** 2) for i in idx])
-    )
+    nvar = np.array([0.0 if gr.sigma is None else np.mean(gr.sigma[i] ** 2) for i in idx])
     _check_signal(gr, env, nvar)
-    damp2 = np.ones_like(r) if not qdamp_invA else np.exp(-((qdamp_invA * r) ** 2))
+    model = _FilteredEnvelope(r, g, idx, q_cut, qdamp_invA)
     bounds = (rmin + window_A, 20.0 * rmax)
-    first = _fit_envelope(r, idx, env, nvar, damp2, bounds, rmax, 0.0, None)
-    # noise floor: what G holds beyond the first estimate; the log offset is at least
-    # 1 % of the envelope (below that the high-pass and window leakage dominate)
-    tail = _tail_floor(gr, float(first.x[1]) + window_A)
+    first = _fit_envelope(model, env, nvar, bounds, rmax, 0.0, None)
+    # noise floor: what the high-passed G holds beyond the first estimate; the log
+    # offset is at least 1 % of the envelope (below that window leakage dominates)
+    tail = _tail_floor(r, ghp, gr.sigma, float(first.x[1]) + window_A)
     offset = max(tail, FLOOR_FRACTION * float(env.max()))
-    best = _fit_envelope(r, idx, env, nvar, damp2, bounds, rmax, tail, offset)
+    best = _fit_envelope(model, env, nvar, bounds, rmax, tail, offset)
     a, d = (float(v) for v in best.x)
     if d >= 0.999 * bounds[1] or d > rmax - window_A:
         raise NotDeterminedError(
             f"the data do not determine the correlation length: the envelope does not decay "
             f"within {rmin}–{rmax} Å (fitted D = {d:.3g} Å); extend rmax"
         )
-    dof = max(len(env) - 2, 1)
-    s2 = 2.0 * best.cost / dof
-    jac = best.jac
-    try:
-        cov = np.linalg.inv(jac.T @ jac) * s2
-        esd = float(np.sqrt(max(cov[1, 1], 0.0)))
-    except np.linalg.LinAlgError:
-        esd = float("inf")
     rn, sn, why = noise_length(gr, d + window_A)
-    method = METHOD + ("×qdamp" if qdamp_invA else "")
     return CorrLenResult(
         xi_A=d,
-        xi_esd_A=esd,
+        xi_esd_A=_esd_of_d(best, len(env)),
         r_noise_A=rn,
-        method=method,
+        method=METHOD + ("×qdamp" if qdamp_invA else ""),
         amplitude=a,
         noise_level=sn,
         qdamp_invA=None if qdamp_invA is None else float(qdamp_invA),
@@ -503,7 +625,7 @@ def correlation_length(
         rmax_A=rmax,
         window_A=float(window_A),
         r_noise_reason=why,
-        envelope_r_A=rc,
+        envelope_r_A=np.array([r[i].mean() for i in idx]),
         envelope=env,
-        envelope_model=_envelope_model(best.x, r, idx, nvar, damp2, tail),
+        envelope_model=_envelope_model(best.x, model, nvar, tail),
     )
