@@ -36,7 +36,6 @@ _PDF_ALIASES = {
     "rmin": "rmin_A",
     "rmax": "rmax_A",
     "rstep": "rstep_A",
-    "rfirst": "rfirst_A",
     "bkg_scale": "bkg_scale",
     "lorch": "lorch",
     "composition": "composition",
