@@ -68,12 +68,12 @@ Measured on Debye-equation spheres (tests/test_corrlen.py, Q ≤ 25 Å⁻¹; sph
 below 300 atoms averaged over 8 random lattice offsets, the ensemble whose pair
 statistics are exactly γ0), qmin 0.3–1.2 Å⁻¹: rocksalt NaTiO2 (U = 0.005 Å²)
 D = 7–100 Å read −4.1…+9.8 %, strongly disordered anatase TiO2 (U = 0.02 Å²,
-broad peaks) −1.8…+11.4 %; for each D the four qmin agree within 2.3 %
-(most within 0.5 %).  On the PDFgui tutorial G(r) of ~3 nm CdSe (PDFgetX2,
-Q_max 14 Å⁻¹) ξ = 33.1–35.4 Å for rmin 2–6 Å and r_noise = 28.5 Å.  ¾·D is the
-volume-weighted mean column length.  When the envelope does not decay within
-the fitted range, or D would lie beyond it, :class:`NotDeterminedError` says
-so: the data do not determine ξ.
+broad peaks) −1.8…+11.4 %; for each D the four qmin agree within 5 % of D
+(anatase 8 Å: 1.9–6.9 %, esd 3–20 %; most within 0.5 %).  On the PDFgui
+tutorial G(r) of ~3 nm CdSe (PDFgetX2, Q_max 14 Å⁻¹) ξ = 33.1–35.4 Å for
+rmin 2–6 Å and r_noise = 28.5 Å.  ¾·D is the volume-weighted mean column
+length.  When the envelope does not decay within the fitted range, or D would
+lie beyond it, :class:`NotDeterminedError` says so: the data do not determine ξ.
 
 ``r_noise_A``
     The largest r at which the RMS of G(r) in a sliding ±0.5 Å window exceeds
