@@ -306,6 +306,12 @@ def _fit_group(q, y, sig, centres, est, grp: list[int], window: float, inst):
     if sel.sum() < 3 * len(grp) + 4:
         return None
     qq, yy, ss = q[sel], y[sel], sig[sel]
+    # fit in units of the window's largest |I|: the residuals (I − calc)/σ, hence widths,
+    # centres and their esds, do not change, and absurd intensities (1e153 in a fuzz
+    # run) cannot overflow lmfit's bound transforms
+    scale = float(np.max(np.abs(yy)))
+    if np.isfinite(scale) and scale > 0:
+        yy, ss = yy / scale, ss / scale
     xt = 2.0 * (qq - qq[0]) / (qq[-1] - qq[0]) - 1.0
     pars = lmfit.Parameters()
     base = float(min(yy[0], yy[-1]))
@@ -335,7 +341,8 @@ def _fit_group(q, y, sig, centres, est, grp: list[int], window: float, inst):
 
     try:
         fit = lmfit.minimize(resid, pars, method="leastsq", max_nfev=2000 * (len(grp) + 1))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, ArithmeticError):
+        # ArithmeticError: lmfit's bound transform overflows on absurd intensities (1e153)
         return None
     return fit if fit.success else None
 
