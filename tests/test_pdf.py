@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from xrdpdf import InputError, Pattern
+from xrdpdf._core.errors import InputWarning
 from xrdpdf.cli import _main
 from xrdpdf.io import read_pattern
 from xrdpdf.stages.pdf import (
@@ -225,7 +226,8 @@ def test_auto_bkg_on_real_ni_is_the_users_choice(ni):
     base = dict(qmin_invA=0.85, qmaxinst_invA=29.0, rmax_A=10.0, bkg_scale="auto")
     found = []
     for qmax, lorch in ((25.0, False), (29.0, False), (25.0, True)):
-        res = transform(sample, PdfConfig("Ni", qmax_invA=qmax, lorch=lorch, **base), kapton)
+        with pytest.warns(InputWarning, match=r"non-negative.*ask for 0\.5"):
+            res = transform(sample, PdfConfig("Ni", qmax_invA=qmax, lorch=lorch, **base), kapton)
         assert res.bkg_scale_auto
         found.append(res.bkg_scale)
         # the cap: I_s − s·I_bg stays non-negative to its noise on [qmin, qmaxinst]

@@ -74,6 +74,7 @@ References
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,7 +82,7 @@ from typing import Any
 import numpy as np
 
 from xrdpdf._core import units
-from xrdpdf._core.errors import InputError
+from xrdpdf._core.errors import InputError, InputWarning
 from xrdpdf._core.pattern import Pattern
 from xrdpdf._core.results import Result
 from xrdpdf.stages.pdf._background import _auto_bkg_scale, _interp_background
@@ -450,7 +451,15 @@ def _background_scale(pattern, background, config, qmin: float, qmaxinst: float)
     if background is None:
         bscale = 0.0
     elif bkg_auto:
-        bscale, _ = _auto_bkg_scale(pattern, background, qmin, qmaxinst)
+        bscale, wanted = _auto_bkg_scale(pattern, background, qmin, qmaxinst)
+        if wanted is not None:
+            warnings.warn(
+                f"bkg_scale 'auto' = {bscale:.4g} is the largest scale that keeps "
+                f"I_sample - s*I_background non-negative; the background's sharp features "
+                f"ask for {wanted:.4g} (is it the container of this sample, measured alike?)",
+                InputWarning,
+                stacklevel=4,
+            )
     else:
         bscale = float(config.bkg_scale)
     return bscale, bkg_auto

@@ -60,10 +60,11 @@ def _sharp_noise(sigma: np.ndarray | None, hp: np.ndarray, n: int) -> np.ndarray
 
 def _auto_bkg_scale(
     pattern: Pattern, background: Pattern, qmin: float, qmaxinst: float
-) -> tuple[float, bool]:
+) -> tuple[float, float | None]:
     r"""Background scale from the container's sharp features, capped by I_c ≥ 0.
 
-    Returns the scale and whether the non-negativity cap set it.
+    Returns the scale and, when the non-negativity cap set it, the (larger) scale
+    the sharp features asked for; else None.
 
     Notes
     -----
@@ -147,5 +148,5 @@ def _auto_bkg_scale(
     ratio = savgol_filter(ys, n, ORDER, mode="interp") / savgol_filter(yb, n, ORDER, mode="interp")
     cap = float(np.min(ratio[band]))
     if scale > cap:
-        return max(cap, 0.0), True
-    return scale, False
+        return max(cap, 0.0), scale
+    return scale, None
