@@ -91,11 +91,49 @@ def run_integrate(
     :class:`~xrdpdf._core.errors.InputError`; a bad image is recorded in
     ``failed`` (and passed to ``report``) while the others go on.
     """
+    from xrdpdf.io import check_folder
+    from xrdpdf.stages.integrate import integrate_frames
+
+    suffix = _output_suffix(images, fmt)
+    given = {
+        "npt": npt,
+        "unit": unit,
+        "polarization_factor": polarization,
+        "sigma_clip": sigma_clip,
+        "method": method,
+    }
+    integrator = _integrator(
+        poni, images[0], given, mask=mask, darks=darks, flat=flat, explicit=explicit
+    )
+    settings = integrator.settings
+    outdir = check_folder(outdir)
+    outputs = _Outputs(integrator, outdir, suffix, fmt, overwrite)
+    frames = outputs.frames(images, sum_frames)
+    if fmt == "nxazint1d":
+        results = _nxazint_results(integrator, frames)
+    else:
+        results = integrate_frames(integrator, frames)
+    results = progress(results, None, "integrating", show)
+    written, failed = _write_all(results, outputs, report)
+    config_path = None
+    if written:
+        config_path = _write_worker_config(integrator, outdir / "integration.json", overwrite)
+    return {
+        "written": written,
+        "failed": failed,
+        "pyfai_config": config_path,
+        "unit": settings.unit,
+        "npt": settings.npt,
+        "method": settings.method,
+        "wavelength_A": integrator.wavelength_A,
+        "poni": str(poni),
+    }
+
+
+def _output_suffix(images: list[Path], fmt: str) -> str:
+    """The output files' suffix for ``fmt``; refuse no image, or two images whose outputs clash."""
     from xrdpdf._core.errors import InputError
     from xrdpdf.io import images as img
-    from xrdpdf.io import is_worker_config, write_nxazint1d
-    from xrdpdf.stages.integrate import IntegrationSettings, integrate_frames, worker_config
-    from xrdpdf.workflows.reduce import Reduced, Reducer, write_reduced
 
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -111,69 +149,117 @@ def run_integrate(
                 "integrate them into different output folders"
             )
         stems[file.stem] = file
-    settings = IntegrationSettings(
-        npt=npt,
-        unit=unit,
-        polarization_factor=polarization,
-        sigma_clip=sigma_clip,
-        method=method,
-    )
+    return suffix
+
+
+def _integrator(
+    poni: Path,
+    first: Path,
+    given: dict[str, Any],
+    *,
+    mask: Path | None,
+    darks: list[Path] | None,
+    flat: Path | None,
+    explicit: frozenset[str] | None,
+):
+    """The run's integrator, built for the ``first`` image.
+
+    ``given`` holds the :class:`~xrdpdf.stages.integrate.IntegrationSettings`
+    keywords of the command line.  With a PONI they are the settings; with a
+    pyFAI WorkerConfig its own settings are used, overridden by ``method`` and
+    by the ``explicit`` ones.
+    """
+    from xrdpdf.io import is_worker_config
+    from xrdpdf.stages.integrate import IntegrationSettings
+    from xrdpdf.workflows.reduce import Reducer
+
+    settings = IntegrationSettings(**given)
     overrides = None
     if is_worker_config(poni):
-        given = {
-            "npt": npt,
-            "unit": settings.unit,
-            "polarization_factor": polarization,
-            "sigma_clip": sigma_clip,
-            "method": method,
-        }
+        given = {**given, "unit": settings.unit}
         overrides = {k: v for k, v in given.items() if k in (explicit or ()) or k == "method"}
         settings = None
     reducer = Reducer(poni, settings, mask=mask, darks=darks, flat=flat, overrides=overrides)
-    integrator = reducer.integrator(images[0])
-    settings = integrator.settings
-    from xrdpdf.io import check_folder
+    return reducer.integrator(first)
 
-    outdir = check_folder(outdir)
 
-    stack = _Stack(outdir / STACK_NAME, integrator, overwrite) if fmt == "h5stack" else None
+class _Outputs:
+    """Where each frame of a run is written, in the run's ``fmt``.
 
-    def target(item) -> Path:
-        return stack.path if stack else outdir / f"{img.frame_stem(item)}{suffix}"
+    An existing output is refused per frame (as a failed result) unless
+    ``overwrite``; ``h5stack`` writes every frame into one :class:`_Stack`.
+    """
 
-    def frames() -> Iterator:
+    def __init__(self, integrator, outdir: Path, suffix: str, fmt: str, overwrite: bool) -> None:
+        self._integrator = integrator
+        self._outdir = outdir
+        self._suffix = suffix
+        self._fmt = fmt
+        self._overwrite = overwrite
+        self.stack = (
+            _Stack(outdir / STACK_NAME, integrator, overwrite) if fmt == "h5stack" else None
+        )
+
+    def target(self, item) -> Path:
+        """The file that ``item`` (a frame or its result) goes to."""
+        from xrdpdf.io import images as img
+
+        if self.stack:
+            return self.stack.path
+        return self._outdir / f"{img.frame_stem(item)}{self._suffix}"
+
+    def frames(self, images: list[Path], sum_frames: bool) -> Iterator:
+        """The frames of ``images``; one whose output exists comes as a BadInput."""
+        from xrdpdf.io import images as img
+
         for item in img.iter_many(images, sum_frames=sum_frames, keep_dtype=True):
-            exists = stack is None and not overwrite and isinstance(item, img.Frame)
-            if exists and target(item).exists():
+            exists = self.stack is None and not self._overwrite and isinstance(item, img.Frame)
+            if exists and self.target(item).exists():
                 yield img.BadInput(
-                    item.source, f"{target(item)}: output exists; use --overwrite", item.index
+                    item.source, f"{self.target(item)}: output exists; use --overwrite", item.index
                 )
             else:
                 yield item
 
-    written: list[dict] = []
-    failed: list[dict] = []
-    results = integrate_frames(integrator, frames())
-    if fmt == "nxazint1d":
-        results = _nxazint_results(integrator, frames())
+    def write(self, res) -> None:
+        """Write one successful result."""
+        from xrdpdf.io import images as img
+        from xrdpdf.io import write_nxazint1d
+        from xrdpdf.stages.integrate import worker_config
+        from xrdpdf.workflows.reduce import Reduced, write_reduced
 
-    def write(res) -> None:
-        path = target(res)
-        if stack is not None:
-            stack.append(res)
-        elif fmt == "nxazint1d":
-            config = worker_config(integrator)
-            write_nxazint1d(res.pyfai_result, path, overwrite=overwrite, config=config)
+        path = self.target(res)
+        if self.stack is not None:
+            self.stack.append(res)
+        elif self._fmt == "nxazint1d":
+            config = worker_config(self._integrator)
+            write_nxazint1d(res.pyfai_result, path, overwrite=self._overwrite, config=config)
         else:
             reduced = Reduced(img.frame_stem(res), res.pattern)
-            write_reduced(reduced, outdir, suffix=suffix, overwrite=overwrite)
+            write_reduced(reduced, self._outdir, suffix=self._suffix, overwrite=self._overwrite)
 
-    results = progress(results, None, "integrating", show)
+    def finish(self, keep: bool) -> None:
+        """Close the stack file (``keep``) or remove it; nothing for one file per frame."""
+        if self.stack is not None:
+            self.stack.finish(keep=keep)
+
+
+def _write_all(
+    results: Iterable, outputs: _Outputs, report: Callable[[str], None] | None
+) -> tuple[list[dict], list[dict]]:
+    """Write the ``results``; the ``written`` and ``failed`` entries of the summary.
+
+    Each failure (of the integration or the write) is passed to ``report``.  The
+    stack file of ``h5stack`` is kept only if a pattern was written, and is
+    removed if the run stops with an exception.
+    """
+    written: list[dict] = []
+    failed: list[dict] = []
     try:
-        for res, error in _written_behind(results, write):
+        for res, error in _written_behind(results, outputs.write):
             entry = {"source": str(res.source), "frame": res.index}
             if res.ok and error is None:
-                entry.update(path=str(target(res)), npoints=len(res.pattern))
+                entry.update(path=str(outputs.target(res)), npoints=len(res.pattern))
                 written.append(entry)
                 continue
             entry["error"] = res.error if not res.ok else error
@@ -181,24 +267,10 @@ def run_integrate(
             if report is not None:
                 report(entry["error"])
     except BaseException:
-        if stack is not None:
-            stack.finish(keep=False)
+        outputs.finish(keep=False)
         raise
-    if stack is not None:
-        stack.finish(keep=bool(written))
-    config_path = None
-    if written:
-        config_path = _write_worker_config(integrator, outdir / "integration.json", overwrite)
-    return {
-        "written": written,
-        "failed": failed,
-        "pyfai_config": config_path,
-        "unit": settings.unit,
-        "npt": settings.npt,
-        "method": settings.method,
-        "wavelength_A": integrator.wavelength_A,
-        "poni": str(poni),
-    }
+    outputs.finish(keep=bool(written))
+    return written, failed
 
 
 class _Stack:
