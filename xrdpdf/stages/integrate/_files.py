@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -121,7 +121,67 @@ def integrator_from_files(
     InputError
         Unreadable geometry, mask, dark or flat; no way to know the frame shape.
     """
-    from xrdpdf.io import images, is_worker_config, read_worker_config
+    src = _resolve_inputs(
+        poni, settings, mask=mask, darks=darks, flat=flat, cache_dir=cache_dir, overrides=overrides
+    )
+    mask_arr, dark_arr, flat_arr, provenance = _read_corrections(src.mask, src.darks, src.flat)
+    arrays = (mask_arr, dark_arr, flat_arr)
+    integ = Integrator(
+        src.ai,
+        _frame_shape(src.ai, arrays, first_image, src.poni_name),
+        src.settings if src.settings is not None else IntegrationSettings(),
+        mask=mask_arr,
+        dark=dark_arr,
+        flat=flat_arr,
+        poni=src.poni_name,
+        provenance=provenance,
+        cache_dir=cache_dir,
+    )
+    # a snapshot only where the inputs fix the frame shape (not the first image alone)
+    shape_known = src.ai.detector.shape is not None or any(a is not None for a in arrays)
+    if src.snap_file is not None and integ.settings.method == "fast" and shape_known:
+        integ._snapshot_file = src.snap_file
+        integ._snapshot_files = {
+            "mask": None if src.mask is None else str(src.mask),
+            "darks": [str(d) for d in src.darks] if src.darks else None,
+            "flat": None if src.flat is None else str(src.flat),
+        }
+    return integ
+
+
+class _Inputs(NamedTuple):
+    """What :func:`integrator_from_files` builds from, once the PONI or config is read."""
+
+    #: AzimuthalIntegrator, or the GeometrySnapshot that stands in for it
+    ai: Any
+    settings: IntegrationSettings | None
+    mask: str | os.PathLike | None
+    darks: list[str | os.PathLike] | None
+    flat: str | os.PathLike | None
+    #: the geometry file's name (None for an AzimuthalIntegrator given as such)
+    poni_name: str | None
+    #: where a geometry snapshot of these inputs goes (None without a geometry file)
+    snap_file: Path | None
+
+
+def _resolve_inputs(
+    poni: str | os.PathLike | Any,
+    settings: IntegrationSettings | None,
+    *,
+    mask: str | os.PathLike | None,
+    darks: Sequence[str | os.PathLike] | None,
+    flat: str | os.PathLike | None,
+    cache_dir: str | os.PathLike | None,
+    overrides: Mapping[str, Any] | None,
+) -> _Inputs:
+    """The geometry, settings and correction files, from a snapshot, a WorkerConfig or a PONI.
+
+    A cached snapshot of these inputs stands in for the geometry (no PONI
+    parsing, no pyFAI) and names the files and settings it was made with.  A
+    WorkerConfig fills in the mask, darks and flat not given, and the settings
+    when ``settings`` is None.  An AzimuthalIntegrator ``poni`` is used as it is.
+    """
+    from xrdpdf.io import is_worker_config, read_worker_config
 
     ai = poni
     poni_name = None
@@ -131,7 +191,7 @@ def integrator_from_files(
         given = {"mask": mask, "darks": darks, "flat": flat}
         snap_file = _geomsnap.snapshot_path(poni, settings, overrides, given, cache_dir)
         snap = _geomsnap.load_snapshot(snap_file, poni)
-    if snap is not None:  # a run of these inputs wrote it: no PONI parsing, no pyFAI
+    if snap is not None:
         ai = snap
         files = snap._meta["files"]
         mask, darks, flat = files["mask"], files["darks"], files["flat"]
@@ -145,52 +205,55 @@ def integrator_from_files(
             if settings is None:
                 settings = settings_from_worker_config(cfg, overrides)
         ai = load_poni(poni)
+    darks = list(darks) if darks else darks
+    return _Inputs(ai, settings, mask, darks, flat, poni_name, snap_file)
+
+
+def _read_corrections(
+    mask: str | os.PathLike | None,
+    darks: list[str | os.PathLike] | None,
+    flat: str | os.PathLike | None,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None, dict[str, Any]]:
+    """The mask, averaged dark and flat arrays (None where not given), and their file names."""
+    from xrdpdf.io import images
+
     provenance: dict[str, Any] = {}
     mask_arr = dark_arr = flat_arr = None
     if mask is not None:
         mask_arr = images.read_mask(mask)
         provenance["mask"] = str(mask)
     if darks:
-        darks = list(darks)
         dark_arr = images.read_dark(darks)
         provenance["dark"] = [str(d) for d in darks] if len(darks) > 1 else str(darks[0])
     if flat is not None:
         flat_arr = images.read_flat(flat)
         provenance["flat"] = str(flat)
-    shape = None
-    if ai.detector.shape is None:  # a generic detector: take the shape of an input
-        for arr in (mask_arr, dark_arr, flat_arr):
-            if arr is not None:
-                shape = tuple(arr.shape)
-                break
-        if shape is None and first_image is not None:
-            first = next(iter(images.iter_frames(first_image, frames=[0])), None)
-            shape = None if first is None else tuple(first.data.shape)
-        if shape is None:
-            raise InputError(f"{poni_name or 'geometry'}: the detector has no shape; give an image")
-    integ = Integrator(
-        ai,
-        None if shape is None else (int(shape[0]), int(shape[1])),
-        settings if settings is not None else IntegrationSettings(),
-        mask=mask_arr,
-        dark=dark_arr,
-        flat=flat_arr,
-        poni=poni_name,
-        provenance=provenance,
-        cache_dir=cache_dir,
-    )
-    # a snapshot only where the inputs fix the frame shape (not the first image alone)
-    shape_known = ai.detector.shape is not None or any(
-        a is not None for a in (mask_arr, dark_arr, flat_arr)
-    )
-    if snap_file is not None and integ.settings.method == "fast" and shape_known:
-        integ._snapshot_file = snap_file
-        integ._snapshot_files = {
-            "mask": None if mask is None else str(mask),
-            "darks": [str(d) for d in darks] if darks else None,
-            "flat": None if flat is None else str(flat),
-        }
-    return integ
+    return mask_arr, dark_arr, flat_arr, provenance
+
+
+def _frame_shape(
+    ai, arrays: Iterable[np.ndarray | None], first_image: str | os.PathLike | None, name: str | None
+) -> tuple[int, int] | None:
+    """The frame shape of a detector without one: a correction array's, else the first image's.
+
+    None when the detector has its own shape.
+
+    Raises
+    ------
+    InputError
+        No array and no ``first_image`` to take the shape from.
+    """
+    from xrdpdf.io import images
+
+    if ai.detector.shape is not None:
+        return None
+    shape = next((tuple(a.shape) for a in arrays if a is not None), None)
+    if shape is None and first_image is not None:
+        first = next(iter(images.iter_frames(first_image, frames=[0])), None)
+        shape = None if first is None else tuple(first.data.shape)
+    if shape is None:
+        raise InputError(f"{name or 'geometry'}: the detector has no shape; give an image")
+    return int(shape[0]), int(shape[1])
 
 
 def cached_integrator(
