@@ -74,6 +74,12 @@ def cli(argv, capsys):
     return rc, out, err
 
 
+def watch_once(incoming, poni, out, *extra) -> list:
+    """Arguments of one ``xrdpdf watch --once --json`` pass over INCOMING into OUT."""
+    common = ["--poni", poni, "--npt", NPT, "-o", out]
+    return ["watch", incoming, *common, "--once", "--json", "--poll", 0.1, *extra]
+
+
 def rows_of(outdir: Path) -> list[dict]:
     with open(outdir / "summary.csv", newline="") as fh:
         return list(csv.DictReader(fh))
@@ -212,23 +218,7 @@ def test_live_folder_restart(geo, tmp_path, capsys):
 
     # restart: nothing is reduced again, nothing is rewritten
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.xye")}
-    rc, so, err = cli(
-        [
-            "watch",
-            incoming,
-            "--poni",
-            poni,
-            "--npt",
-            NPT,
-            "-o",
-            out,
-            "--once",
-            "--json",
-            "--poll",
-            0.1,
-        ],
-        capsys,
-    )
+    rc, so, err = cli(watch_once(incoming, poni, out), capsys)
     assert rc == 0, err
     summary = json.loads(so)
     assert (summary["n_processed"], summary["n_failed"], summary["n_skipped"]) == (0, 0, 4)
@@ -237,20 +227,7 @@ def test_live_folder_restart(geo, tmp_path, capsys):
 
     # a rewritten a.tif is a new file: reported (output kept) unless --overwrite
     tifffile.imwrite(incoming / "a.tif", frames[2])
-    base = [
-        "watch",
-        incoming,
-        "--poni",
-        poni,
-        "--npt",
-        NPT,
-        "-o",
-        out,
-        "--once",
-        "--json",
-        "--poll",
-        0.1,
-    ]
+    base = watch_once(incoming, poni, out)
     rc, so, err = cli(base, capsys)
     summary = json.loads(so)
     assert rc == 2 and summary["n_failed"] == 1 and "output exists" in err
@@ -367,26 +344,7 @@ def test_pdf_step(geo, tmp_path, capsys):
     incoming.mkdir()
     tifffile.imwrite(incoming / "a.tif", frames[2])
     rc, so, err = cli(
-        [
-            "watch",
-            incoming,
-            "--poni",
-            poni,
-            "--npt",
-            NPT,
-            "-o",
-            out,
-            "--once",
-            "--poll",
-            0.1,
-            "--pdf",
-            "--composition",
-            "Ni",
-            "--rmax",
-            10,
-            "--json",
-        ],
-        capsys,
+        watch_once(incoming, poni, out, "--pdf", "--composition", "Ni", "--rmax", 10), capsys
     )
     assert rc == 0, err
     row = rows_of(out)[0]
@@ -478,23 +436,7 @@ def test_sigterm_subprocess(geo, tmp_path, capsys):
     listed = sorted(Path(r["output"]).name for r in rows_of(out) if r["name"].startswith("big"))
     assert done == listed and len(done) in (0, nstack)  # all of the stack or none of it
     # the next start finishes the job
-    rc, so, err = cli(
-        [
-            "watch",
-            incoming,
-            "--poni",
-            poni,
-            "--npt",
-            NPT,
-            "-o",
-            out,
-            "--once",
-            "--json",
-            "--poll",
-            0.1,
-        ],
-        capsys,
-    )
+    rc, so, err = cli(watch_once(incoming, poni, out), capsys)
     assert rc == 0, err
     assert len(list(out.glob("big_f*.xye"))) == nstack
     assert sorted(r["name"] for r in rows_of(out)) == sorted(
