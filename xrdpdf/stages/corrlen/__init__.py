@@ -108,9 +108,19 @@ from typing import Any
 import numpy as np
 
 from xrdpdf._core import units
-from xrdpdf._core.errors import ConvergenceError, InputError, NotDeterminedError
+from xrdpdf._core.errors import InputError, NotDeterminedError
 from xrdpdf._core.pattern import Pattern
 from xrdpdf._core.results import Result
+from xrdpdf.stages.corrlen._filter import highpass_amplitude
+from xrdpdf.stages.corrlen._model import (
+    FLOOR_FRACTION,
+    _envelope_model,
+    _esd_of_d,
+    _FilteredEnvelope,
+    _fit_envelope,
+    _tail_floor,
+    sphere_envelope,
+)
 
 __all__ = [
     "CorrLenResult",
@@ -122,15 +132,6 @@ __all__ = [
 ]
 
 METHOD = "sphere-envelope"
-
-
-def sphere_envelope(r_A, diameter_A: float) -> np.ndarray:
-    r"""Spherical-particle characteristic function γ0(r; D).
-
-    .. math:: \gamma_0 = 1 - \tfrac{3}{2}x + \tfrac12 x^3,\ x = r/D \le 1;\ 0\ \text{beyond}.
-    """
-    x = np.asarray(r_A, float) / float(diameter_A)
-    return np.where(x < 1.0, 1.0 - 1.5 * x + 0.5 * x**3, 0.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -258,82 +259,6 @@ def noise_length(
     return rn, sn, None
 
 
-def _odd_extension(r: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, int, float]:
-    """G on 0…rmax, zero-padded to 2·rmax and extended oddly about r = 0; (array, n0, Δr)."""
-    step = float(np.median(np.diff(r)))
-    n0 = int(round(r[0] / step))
-    full = np.concatenate([np.zeros(n0), np.asarray(g, float)])
-    ext = np.concatenate([full, np.zeros(full.size)])  # zero padding beyond rmax
-    return np.concatenate([ext, [0.0], -ext[:0:-1]]), n0, step
-
-
-def _taper(q: np.ndarray, q_cut_invA: tuple[float, float], q_top: float = np.inf) -> np.ndarray:
-    """Band-pass transmission: 0 below ``q_cut[0]``, cosine rise to 1 at ``q_cut[1]``, and
-    a cosine fall over the top ``ROLLOFF`` of ``q_top`` (no edge at the data's Q_max)."""
-    lo, hi = q_cut_invA
-    x = np.clip((np.abs(q) - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
-    t = 0.5 - 0.5 * np.cos(np.pi * x)
-    if np.isfinite(q_top):
-        y = np.clip((q_top - np.abs(q)) / (ROLLOFF * q_top), 0.0, 1.0)
-        t = t * (0.5 - 0.5 * np.cos(np.pi * y))
-    return t
-
-
-#: Fraction of the data's top Q over which the band-pass falls to 0 (module Notes).
-ROLLOFF = 0.3
-
-
-def _q_top(freq: np.ndarray, spec: np.ndarray) -> float:
-    """Highest Q (Å⁻¹) whose 0.5 Å⁻¹ bin holds ≥ 10⁻⁴ of the largest bin's power.
-
-    Beyond the Q_max of the transform the spectrum of G(r) holds only the leakage
-    of its truncation at r_max; this finds that Q_max without metadata.
-    """
-    pos = freq > 0
-    bins = np.floor(freq[pos] / 0.5).astype(int)
-    power = np.bincount(bins, weights=np.abs(spec[pos]) ** 2)
-    above = np.nonzero(power >= 1e-4 * power.max())[0]
-    return float((above[-1] + 1) * 0.5)
-
-
-def _analytic(spec: np.ndarray) -> np.ndarray:
-    """Analytic signal of a real signal given its spectrum: positive frequencies twice."""
-    h = np.zeros(spec.size)
-    h[0] = 1.0
-    h[1 : (spec.size + 1) // 2] = 2.0
-    if spec.size % 2 == 0:
-        h[spec.size // 2] = 1.0
-    return np.fft.ifft(spec * h)
-
-
-def highpass_amplitude(
-    r_A: np.ndarray, g: np.ndarray, q_cut_invA: tuple[float, float] = (1.6, 2.6)
-) -> tuple[np.ndarray, np.ndarray]:
-    """High-passed G(r) and the amplitude of its analytic signal (module Notes, step 1–2).
-
-    Parameters
-    ----------
-    r_A : (N,) ndarray
-        Regular r grid (Å), r ≥ 0.
-    g : (N,) ndarray
-        G(r).
-    q_cut_invA : (float, float)
-        Cosine taper from 0 (below the first) to 1 (above the second), Å⁻¹.
-
-    Returns
-    -------
-    g_hp, amplitude : (N,) ndarray
-    """
-    r = np.asarray(r_A, float)
-    arr, n0, step = _odd_extension(r, g)
-    qv = 2.0 * np.pi * np.fft.fftfreq(arr.size, step)
-    spec = np.fft.fft(arr)
-    spec = spec * _taper(qv, q_cut_invA, _q_top(qv, spec))
-    ghp = np.fft.ifft(spec).real[n0 : n0 + r.size]
-    amp = np.abs(_analytic(spec))[n0 : n0 + r.size]
-    return ghp, amp
-
-
 def qdamp_from_resolution(
     resolution: Any, qmin_invA: float, qmax_invA: float, wavelength_A: float | None = None
 ) -> float:
@@ -378,123 +303,6 @@ def _check_signal(gr: Pattern, env: np.ndarray, nvar: np.ndarray) -> None:
         )
 
 
-FLOOR_FRACTION = 0.01
-#: Relative spacing of the diameters at which the filtered envelope model is computed
-#: (it is interpolated linearly between them).
-D_NODE_STEP = 0.01
-
-
-def _tail_floor(r: np.ndarray, g_hp: np.ndarray, sigma, r_end_A: float) -> float:
-    """RMS of the high-passed G beyond ``r_end_A`` (≥ median σ_G); 0 with < 5 Å of tail."""
-    tail = r >= r_end_A
-    if r[-1] - max(r_end_A, r[0]) < 5.0 or tail.sum() < 10:
-        return 0.0
-    rms = float(np.sqrt(np.mean(g_hp[tail] ** 2)))
-    if sigma is not None and np.any(sigma[tail] > 0):
-        rms = max(rms, float(np.median(sigma[tail])))
-    return rms
-
-
-class _FilteredEnvelope:
-    """Window means of the expected squared envelope of high-pass[γ0(r; D)·damping·carrier].
-
-    The carrier is a stationary random oscillation whose power spectrum is that of
-    the data at Q ≥ ``q_cut[0]`` (module Notes, step 3): a component at Q′
-    contributes :math:`|\\mathcal{F}^{-1}[\\hat\\gamma(k) T(Q' + k)]|^2`, with
-    :math:`\\hat\\gamma` the spectrum of γ0·damping and T the high-pass taper; far
-    above the taper that is γ0²·damping² itself.
-    """
-
-    def __init__(self, r, g, idx, q_cut: tuple[float, float], qdamp: float | None):
-        arr, self.n0, self.step = _odd_extension(r, g)
-        self.size, self.n, self.idx, self.q_cut, self.qdamp = arr.size, r.size, idx, q_cut, qdamp
-        self.freq = 2.0 * np.pi * np.fft.fftfreq(arr.size, self.step)
-        spec = np.fft.fft(arr)
-        self.q_top = _q_top(self.freq, spec)
-        keep = (self.freq >= q_cut[0]) & (self.freq <= self.q_top)
-        self.q_car = self.freq[keep]
-        power = np.abs(spec[keep]) ** 2
-        self.w_car = power / max(float(power.sum()), 1e-300)
-        k = np.arange(arr.size)
-        self.r_even = np.minimum(k, arr.size - k) * self.step  # γ0(|r|) on the periodic grid
-        self._nodes: dict[int, np.ndarray] = {}
-
-    def _at_node(self, j: int) -> np.ndarray:
-        if j not in self._nodes:
-            d = float(np.exp(j * np.log1p(D_NODE_STEP)))
-            env = sphere_envelope(self.r_even, d)
-            if self.qdamp:
-                env = env * np.exp(-0.5 * (self.qdamp * self.r_even) ** 2)
-            spec = np.fft.fft(env)
-            kmax = 4.0 * 2.0 * np.pi / d  # γ̂ of the |r| cusp falls as k⁻²
-            near = self.q_car < self.q_cut[1] + kmax
-            sl = slice(self.n0, self.n0 + self.n)
-            # far above the low cut the broadened line sees the slow roll-off as a weight
-            far_t = _taper(self.q_car[~near], self.q_cut, self.q_top)
-            e2 = float(self.w_car[~near] @ far_t**2) * env[sl] ** 2
-            # carriers near the taper, binned at half the width of γ̂ (π/D)
-            dq = 0.5 * np.pi / d
-            bins = np.floor(self.q_car[near] / dq).astype(int)
-            wsum = np.bincount(bins - bins.min(), weights=self.w_car[near])
-            for b, w in enumerate(wsum):
-                if w > 0:
-                    q = (b + bins.min() + 0.5) * dq + self.freq
-                    u = np.fft.ifft(spec * _taper(q, self.q_cut, self.q_top) * (q > 0))[sl]
-                    e2 = e2 + w * np.abs(u) ** 2
-            self._nodes[j] = np.array([e2[i].mean() for i in self.idx])
-        return self._nodes[j]
-
-    def __call__(self, d: float) -> np.ndarray:
-        x = np.log(d) / np.log1p(D_NODE_STEP)
-        j = int(np.floor(x))
-        f = x - j
-        return (1.0 - f) * self._at_node(j) + f * self._at_node(j + 1)
-
-
-def _envelope_model(p, model: _FilteredEnvelope, nvar, tail: float) -> np.ndarray:
-    """Window RMS of A·γ0(r; D)·damping, high-passed, with the noise and the tail level added."""
-    a, d = p
-    return np.sqrt(a * a * model(d) + nvar + tail * tail)
-
-
-def _fit_envelope(model, env, nvar, bounds, rmax: float, tail: float, offset):
-    """Least-squares envelope fit: relative residuals (offset None) or log residuals.
-
-    Without an offset the residual is (m − E)/(m + 0.2 max E), a start that the
-    first shells dominate; with the offset f it is ln((m + f)/(E + f)), so every
-    window down to the noise floor weighs by its relative misfit (module Notes).
-    """
-    from scipy.optimize import least_squares
-
-    top = float(env.max())
-
-    def resid(p: np.ndarray) -> np.ndarray:
-        m = _envelope_model(p, model, nvar, tail)
-        if offset is None:
-            return (m - env) / (0.2 * top + m)
-        return np.log((m + offset) / (env + offset))
-
-    a0 = float(env[: max(2, len(env) // 5)].mean()) or 1.0
-    best = None
-    for d0 in (0.3 * rmax, 0.7 * rmax, 1.5 * rmax):
-        d0 = min(max(d0, bounds[0] * 1.01), bounds[1] * 0.99)
-        try:
-            fit = least_squares(
-                resid,
-                [a0, d0],
-                bounds=([0.0, bounds[0]], [np.inf, bounds[1]]),
-                x_scale=[a0, rmax],
-                diff_step=[1e-6, 0.3 * D_NODE_STEP],
-            )
-        except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - defensive
-            continue
-        if best is None or fit.cost < best.cost:
-            best = fit
-    if best is None or not best.success:
-        raise ConvergenceError("correlation-length envelope fit did not converge")
-    return best
-
-
 def _windows(gr: Pattern, rmin: float, rmax: float, window_A: float) -> list[np.ndarray]:
     """Point indices of the fit windows; checks the r range, window and grid."""
     r = gr.x
@@ -525,16 +333,6 @@ def _check_options(qdamp_invA: float | None, q_cut_invA) -> tuple[float, float]:
     if not (0 <= lo_c <= hi_c):
         raise InputError(f"q_cut must be 0 ≤ low ≤ high Å⁻¹, got {q_cut_invA}")
     return lo_c, hi_c
-
-
-def _esd_of_d(fit, nwin: int) -> float:
-    """Least-squares esd of D, scaled by the scatter of the windows."""
-    s2 = 2.0 * fit.cost / max(nwin - 2, 1)
-    try:
-        cov = np.linalg.inv(fit.jac.T @ fit.jac) * s2
-    except np.linalg.LinAlgError:
-        return float("inf")
-    return float(np.sqrt(max(cov[1, 1], 0.0)))
 
 
 def correlation_length(
