@@ -258,21 +258,19 @@ def test_bad_inputs_api(ni):
 
 
 # ------------------------------------------------------------------------ CLI
+# the Ni-hires.gr settings as flags
+NI_CLI = (
+    ["--composition", "Ni", "--bkg", str(DATA / "kapton.chi"), "--bkg-scale", "0.4"]
+    + ["--qmin", "0.85", "--qmax", "25"]
+)  # fmt: skip
+
+
 def test_cli_pdf_json_and_outputs(tmp_path, capsys):
     out = tmp_path / "ni.gr"
     args = [
         "pdf",
         str(DATA / "Ni.chi"),
-        "--composition",
-        "Ni",
-        "--bkg",
-        str(DATA / "kapton.chi"),
-        "--bkg-scale",
-        "0.4",
-        "--qmin",
-        "0.85",
-        "--qmax",
-        "25",
+        *NI_CLI,
         "--qmaxinst",
         "29",
         "--rmax",
@@ -393,20 +391,11 @@ def test_cli_xtype_applies_to_headerless_background_only(tmp_path, capsys):
     args = [
         "pdf",
         str(f),
-        "--composition",
-        "Ni",
+        *NI_CLI,
         "--xtype",
         "tth",
         "--wavelength",
         str(wl),
-        "--bkg",
-        str(DATA / "kapton.chi"),
-        "--bkg-scale",
-        "0.4",
-        "--qmin",
-        "0.85",
-        "--qmax",
-        "25",
         "-o",
         str(out),
         "--rmax",
