@@ -468,6 +468,32 @@ def test_result_does_not_depend_on_threads(ai, images, monkeypatch):
         SparseIntegrator.from_pyfai(ai, SHAPE, NPT, "q_A^-1", cache_dir=False)
 
 
+def _integrate_in_child(si, frame, queue):
+    queue.put(si.integrate(frame)[1])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork start method only")
+def test_forked_worker_integrates(ai, images, monkeypatch):
+    # a forked Dask/multiprocessing worker inherits the helper-thread pool without its
+    # threads; it must make its own rather than wait forever for the parent's
+    import multiprocessing
+
+    monkeypatch.setenv("XRDPDF_NUM_THREADS", "2")
+    si = SparseIntegrator.from_pyfai(ai, SHAPE, NPT, "q_A^-1", cache_dir=False)
+    want = si.integrate(images["frame"])[1]  # the parent's pool now exists
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_integrate_in_child, args=(si, images["frame"], queue))
+    child.start()
+    try:
+        got = queue.get(timeout=60)  # the kernel takes milliseconds; a hang never returns
+    finally:
+        child.join(5)
+        if child.is_alive():
+            child.kill()
+    np.testing.assert_array_equal(got, want)
+
+
 def test_integer_frames_read_as_pyfai_does(ai, images):
     # int32 and uint32 frames go to the kernel without a copy; it reads them through
     # float32 as pyFAI's preprocessing does, so the result equals the float32 frame's.

@@ -57,7 +57,19 @@ _NBLOCK = 32
 _KERNEL_DTYPES = tuple(np.dtype(t) for t in ("uint16", "int32", "uint32", "float32", "float64"))
 
 _POOL_LOCK = threading.Lock()
-_POOL: list[ThreadPoolExecutor] = []
+#: (process id, number of helpers, executor): a forked child (a Dask or multiprocessing
+#: worker) inherits the executor but not its threads, so it makes its own.
+_POOL: dict[str, Any] = {}
+
+
+def _after_fork_in_child() -> None:
+    global _POOL_LOCK
+    _POOL_LOCK = threading.Lock()  # a parent's thread may have held it at the fork
+    _POOL.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def kernel_threads() -> int:
@@ -87,12 +99,15 @@ def _pool(nthread: int) -> ThreadPoolExecutor | None:
     """The helper threads (``nthread - 1``; the calling thread is the last one)."""
     if nthread < 2:
         return None
+    key = (os.getpid(), nthread - 1)
     with _POOL_LOCK:
-        if not _POOL or _POOL[0]._max_workers != nthread - 1:
-            if _POOL:
-                _POOL.pop().shutdown(wait=False)
-            _POOL.append(ThreadPoolExecutor(nthread - 1, thread_name_prefix="xrdpdf-kernel"))
-        return _POOL[0]
+        if _POOL.get("key") != key:
+            old = _POOL.get("executor")
+            if old is not None and _POOL["key"][0] == key[0]:
+                old.shutdown(wait=False)  # same process, other thread count
+            _POOL["key"] = key
+            _POOL["executor"] = ThreadPoolExecutor(nthread - 1, thread_name_prefix="xrdpdf-kernel")
+        return _POOL["executor"]
 
 
 class SparseIntegrator:
