@@ -8,8 +8,8 @@ coefficients that pyFAI itself builds (bbox pixel splitting, not re-implemented 
 folds the constant per-bin normalization in once, and integrates each frame with one
 multithreaded pass over the operator (signal and Poisson variance together, a fused
 C kernel, :mod:`xrdpdf.stages._scatter`).  The operator is cached on disk keyed by a
-hash of geometry and settings, so a second run starts fast (memory-mapped; location, size cap and
-eviction in :mod:`xrdpdf.stages._opcache`).
+hash of geometry and settings, so a second run starts fast (memory-mapped; location,
+size cap and eviction in :mod:`xrdpdf.stages._opcache`).
 
 The result equals pyFAI ``integrate1d(frame, npt, unit=..., method=("bbox", "csr",
 "cython"), error_model="poisson", polarization_factor=..., correctSolidAngle=...,
@@ -57,14 +57,15 @@ _NBLOCK = 32
 _KERNEL_DTYPES = tuple(np.dtype(t) for t in ("uint16", "int32", "uint32", "float32", "float64"))
 
 _POOL_LOCK = threading.Lock()
-#: (process id, number of helpers, executor): a forked child (a Dask or multiprocessing
-#: worker) inherits the executor but not its threads, so it makes its own.
-_POOL: dict[str, Any] = {}
+#: The helper threads' executor by its number of threads (one entry at most).
+_POOL: dict[int, ThreadPoolExecutor] = {}
 
 
 def _after_fork_in_child() -> None:
+    # a forked child (a Dask or multiprocessing worker) inherits the executor but not
+    # its threads, and maybe a lock a parent's thread held: it starts afresh
     global _POOL_LOCK
-    _POOL_LOCK = threading.Lock()  # a parent's thread may have held it at the fork
+    _POOL_LOCK = threading.Lock()
     _POOL.clear()
 
 
@@ -99,15 +100,13 @@ def _pool(nthread: int) -> ThreadPoolExecutor | None:
     """The helper threads (``nthread - 1``; the calling thread is the last one)."""
     if nthread < 2:
         return None
-    key = (os.getpid(), nthread - 1)
     with _POOL_LOCK:
-        if _POOL.get("key") != key:
-            old = _POOL.get("executor")
-            if old is not None and _POOL["key"][0] == key[0]:
-                old.shutdown(wait=False)  # same process, other thread count
-            _POOL["key"] = key
-            _POOL["executor"] = ThreadPoolExecutor(nthread - 1, thread_name_prefix="xrdpdf-kernel")
-        return _POOL["executor"]
+        if nthread - 1 not in _POOL:
+            for other in _POOL.values():
+                other.shutdown(wait=False)
+            _POOL.clear()
+            _POOL[nthread - 1] = ThreadPoolExecutor(nthread - 1, thread_name_prefix="xrdpdf-kernel")
+        return _POOL[nthread - 1]
 
 
 class SparseIntegrator:
@@ -148,10 +147,9 @@ class SparseIntegrator:
     :math:`c^2` (checked against pyFAI 2026.9 to 1e-7).  The denominator does not depend
     on the frame and is summed once, when the operator is built.  The operator is
     pyFAI's matrix stored by pixel: each pixel adds to a few consecutive bins, so one
-    frame costs one pass over the pixels, sorted by bin so that the sums of a run of
-    pixels stay in registers (C, the threads taking blocks of bins, each with its own
-    bin accumulators).  Bins whose denominator is zero get
-    pyFAI's ``empty`` value (0) for I and σ.
+    frame costs one sequential pass over the pixels (C, :mod:`xrdpdf.stages._scatter`;
+    the threads take blocks of pixels, each block with its own bin sums, added in block
+    order).  Bins whose denominator is zero get pyFAI's ``empty`` value (0) for I and σ.
 
     Per-frame invalid pixels are left out of all three sums of their bins, as pyFAI
     does: non-finite raw values or dark values (always, like pyFAI), negative raw values when

@@ -155,9 +155,8 @@ static ALWAYS_INLINE void one_pixel(const job_t *t, Py_ssize_t j, Py_ssize_t W, 
 
 /* One block of pixels.  W and kind are literals at each call, so the loops over u
  * unroll and the dtype switch goes. */
-static ALWAYS_INLINE void pixel_block(const job_t *t, Py_ssize_t lo,
-                                                              Py_ssize_t hi, Py_ssize_t W,
-                                                              int kind)
+static ALWAYS_INLINE void pixel_block(const job_t *t, Py_ssize_t lo, Py_ssize_t hi,
+                                      Py_ssize_t W, int kind)
 {
     for (Py_ssize_t j = lo; j < hi; j++)
         one_pixel(t, j, W, kind);
