@@ -21,8 +21,8 @@ alternating, median of ``--pairs`` pairs (at least 3 unless ``--smoke``):
 In process: the plain loop and ``SparseIntegrator.integrate_stack`` (both with a
 dark and a mask), their deviation, ``kernel_ms`` (frames already in memory),
 ``write_ms`` (one ``.xye`` of 3000 bins) and the HDF5 stack writer per frame, and
-the memory-bandwidth floor: the bytes the kernel streams per frame (operator +
-frame) divided by the read bandwidth of both cores measured by a small probe.
+the memory-bandwidth floor: the bytes the kernel streams per frame (operator, frame
+and dark) divided by the read bandwidth of both cores measured by a small probe.
 
 Usage::
 
@@ -222,6 +222,7 @@ def host_info() -> dict:
     import pyFAI
 
     from xrdpdf.stages._fastint import kernel_threads
+    from xrdpdf.stages._scatter import simd_available
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -241,6 +242,7 @@ def host_info() -> dict:
         "numpy": np.__version__,
         "pyfai": pyFAI.version,
         "kernel_threads": kernel_threads(),
+        "kernel_avx512": simd_available(),
     }
 
 
@@ -279,12 +281,15 @@ def bandwidth_probe(nbytes: int = 256 * 2**20, repeat: int = 5) -> float:
     return nbytes / best
 
 
-def kernel_bytes(si, frame: np.ndarray) -> int:
-    """Bytes the kernel streams per frame: the operator arrays it reads and the frame."""
+def kernel_bytes(si, frame: np.ndarray, dark: np.ndarray | None) -> int:
+    """Bytes the kernel streams per frame: the operator arrays it reads, frame and dark.
+
+    ``pixel_norm`` is read only at invalid pixels, and the per-strip sums stay in
+    cache; neither is counted.
+    """
     op = si._op
-    return int(op.pad.nbytes + op.first.nbytes + op.ov_pix.nbytes + op.ov_bin.nbytes) + int(
-        op.ov_coef.nbytes + frame.nbytes
-    )
+    arrays = (op.off, op.coef, op.batches, op.blocks, op.ov_pix, op.ov_bin, op.ov_coef)
+    return int(sum(a.nbytes for a in arrays) + frame.nbytes + (0 if dark is None else dark.nbytes))
 
 
 def time_writers(si, frame, dark, nframes: int, tmpdir: Path) -> tuple[float, float]:
@@ -559,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         dev_i, dev_s = deviations(plain_out, fast_out)
         write_ms, h5_row_ms = time_writers(si, first, dark, nframes, tmpdir)
-        traffic = kernel_bytes(si, first)
+        traffic = kernel_bytes(si, first, dark)
         bandwidth = bandwidth_probe(64 * 2**20 if args.smoke else 256 * 2**20)
 
     kernel_ms_med = statistics.median(kernel_ms)

@@ -14,7 +14,7 @@ import numpy as np
 from xrdpdf.stages import _opcache
 
 #: Bump when the cached file layout or the meaning of its arrays changes.
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 
 
 _METHOD = ("bbox", "csr", "cython")
@@ -25,15 +25,21 @@ _UNITS = ("q_A^-1", "2th_deg")
 
 @dataclass(frozen=True)
 class _Operator:
-    """pyFAI's CSR matrix stored by pixel (the transpose), padded to a fixed width.
+    """pyFAI's CSR matrix in the kernel's layout (:mod:`xrdpdf.stages._scatter`).
 
-    Pixel *j* contributes ``pad[j, u]`` to bin ``first[j] + u``; bbox splitting puts a
-    pixel's coefficients in consecutive bins, so a width of 4 holds nearly all of
-    them and the few beyond the width go to the ``ov_*`` list.
+    Pixel *j* adds its coefficients to consecutive bins ``first(j) + u`` (bbox
+    splitting), u < W = 4 or 8.  The frame is cut into strips of whole rows (the
+    blocks, ``blocks``); in a strip, the pixels of first bin *b* are lane ``b % 16`` of
+    the batch of bins ``[g, g + 16)``, ``g = 16 (b // 16)`` (``batches``), one pixel per
+    lane and step: ``off[s, lane]`` is its place in the strip, ``coef[s, u, lane]`` its
+    coefficients, 0 in the lanes a batch pads.  Coefficients beyond W, and every
+    coefficient of the frame's last pixel, are the ``ov_*`` entries, by pixel.
     """
 
-    pad: np.ndarray  # (npix, W) float32, W = 4 or 8
-    first: np.ndarray  # (npix,) uint16 or int32, first bin of each pixel
+    off: np.ndarray  # (nstep, 16) uint16, place of each step's pixels in their strip
+    coef: np.ndarray  # (nstep, W, 16) float32
+    batches: np.ndarray  # (nbatch, 3) int64: first bin g, steps, first step
+    blocks: np.ndarray  # (nblock, 8) int64: see _BLOCK_COLUMNS
     ov_pix: np.ndarray  # (nov,) int32, overflow entries sorted by pixel
     ov_bin: np.ndarray  # (nov,) int32
     ov_coef: np.ndarray  # (nov,) float32
@@ -46,13 +52,25 @@ class _Operator:
         return {name: getattr(self, name) for name in _OPERATOR_FIELDS}
 
     @property
+    def width(self) -> int:
+        return int(self.coef.shape[1])
+
+    @property
     def nnz(self) -> int:
-        return int(np.count_nonzero(self.pad) + self.ov_coef.size)
+        return int(np.count_nonzero(self.coef) + self.ov_coef.size)
+
+    @property
+    def acc_size(self) -> int:
+        """Doubles of the blocks' sums (four rows over each block's window of bins)."""
+        b = self.blocks
+        return int(max(1, (b[:, _B_ACC] + 4 * b[:, _B_NBIN]).max(initial=0)))
 
 
 _OPERATOR_FIELDS = (
-    "pad",
-    "first",
+    "off",
+    "coef",
+    "batches",
+    "blocks",
     "ov_pix",
     "ov_bin",
     "ov_coef",
@@ -61,6 +79,14 @@ _OPERATOR_FIELDS = (
     "bin_count",
     "radial",
 )
+
+#: Columns of the block table (the kernel's B_* in _scatter.c).
+_BLOCK_COLUMNS = ("p0", "batch_lo", "batch_hi", "ov_lo", "ov_hi", "bin_lo", "nbin", "acc")
+_B_P0, _B_NBIN, _B_ACC = 0, 6, 7
+#: Lanes of a batch, and the bins a batch adds to (16 + W - 1 <= 24).
+_LANES, _ROW = 16, 24
+#: Pixels of a strip at most (a place in it is 16 bits), and strips per frame at least.
+_MAX_STRIP, _MIN_BLOCKS = 1 << 16, 32
 
 
 def _crc(a: np.ndarray | None) -> str:
@@ -205,23 +231,180 @@ def _build_operator(
     pad = np.zeros((npix, width), dtype=np.float32)
     pad[pix_of[inside], offset[inside]] = coef[inside]
     over = ~inside
-    first_dtype = np.uint16 if npt + width <= np.iinfo(np.uint16).max else np.int32
-
     bin_norm = np.bincount(bins, weights=coef.astype(np.float64) * norm[pix_of], minlength=npt)[
         :npt
     ]
     bin_count = np.bincount(bins, minlength=npt)[:npt].astype(np.float64)
+    layout = _tile(pad, first, pix_of[over], bins[over], coef[over], shape)
     return _Operator(
-        pad=pad,
-        first=first.astype(first_dtype),
-        ov_pix=pix_of[over].astype(np.int32),
-        ov_bin=bins[over].astype(np.int32),
-        ov_coef=coef[over],
-        pixel_norm=norm,
-        bin_norm=bin_norm,
-        bin_count=bin_count,
-        radial=radial,
+        **layout, pixel_norm=norm, bin_norm=bin_norm, bin_count=bin_count, radial=radial
     )
+
+
+def _strip_pixels(shape: tuple[int, int]) -> int:
+    """Pixels of a strip: whole rows, at most 2**16 pixels, at least 32 strips if rows allow."""
+    nrow, ncol = shape
+    if ncol > _MAX_STRIP:
+        return _MAX_STRIP
+    rows = max(1, min(_MAX_STRIP // ncol, -(-nrow // _MIN_BLOCKS)))
+    return rows * ncol
+
+
+def _tile(
+    pad: np.ndarray,
+    first: np.ndarray,
+    ov_pix: np.ndarray,
+    ov_bin: np.ndarray,
+    ov_coef: np.ndarray,
+    shape: tuple[int, int],
+) -> dict[str, np.ndarray]:
+    """The kernel's layout (see :class:`_Operator`) of the operator stored by pixel.
+
+    `pad` (npix, W) holds pixel j's coefficients for bins ``first[j] + u``; the
+    ``ov_*`` entries (sorted by pixel) the rest.  Pixels without a coefficient are
+    left out.
+    """
+    npix, width = pad.shape
+    strip = _strip_pixels(shape)
+    has = pad.any(axis=1)
+    if npix and has[-1]:  # the last pixel: to the overflow list (see _scatter.c)
+        u = np.flatnonzero(pad[-1])
+        ov_pix = np.concatenate([ov_pix, np.full(u.size, npix - 1)])
+        ov_bin = np.concatenate([ov_bin, first[-1] + u])
+        ov_coef = np.concatenate([ov_coef, pad[-1, u]])
+        order = np.argsort(ov_pix, kind="stable")
+        ov_pix, ov_bin, ov_coef = ov_pix[order], ov_bin[order], ov_coef[order]
+        has[-1] = False
+    pix = np.flatnonzero(has)
+    b = first[pix].astype(np.int64)
+    s = pix // strip
+    span = (int(b.max(initial=0)) // _LANES + 1) * _LANES
+    key = s * span + b  # by strip, then bin, then pixel (pix is sorted, the sort stable)
+    order = np.argsort(key, kind="stable")
+    pix, b, s, key = pix[order], b[order], s[order], key[order]
+    new_group = np.r_[True, key[1:] != key[:-1]]
+    group_start = np.flatnonzero(new_group)
+    rank = np.arange(pix.size) - np.repeat(group_start, np.diff(np.r_[group_start, pix.size]))
+    bkey = key // _LANES
+    new_batch = np.r_[True, bkey[1:] != bkey[:-1]]
+    batch_of = np.cumsum(new_batch) - 1
+    bstart = np.flatnonzero(new_batch)
+    nstep = np.maximum.reduceat(rank + 1, bstart) if pix.size else np.zeros(0, np.int64)
+    step0 = np.cumsum(nstep) - nstep
+    step = step0[batch_of] + rank
+    lane = b % _LANES
+    off = np.zeros((int(nstep.sum()), _LANES), dtype=np.uint16)
+    off[step, lane] = pix - s * strip
+    coef = np.zeros((off.shape[0], width, _LANES), dtype=np.float32)
+    coef[step[:, None], np.arange(width)[None, :], lane[:, None]] = pad[pix]
+    batch_strip = s[bstart]
+    batches = np.stack([b[bstart] - lane[bstart], nstep, step0], axis=1).astype(np.int64)
+
+    nblock = max(1, -(-npix // strip))
+    p0 = np.arange(nblock, dtype=np.int64) * strip
+    batch_bounds = np.searchsorted(batch_strip, np.arange(nblock + 1))
+    ov_bounds = _ov_bounds(ov_pix, p0, npix)
+    blocks = np.zeros((nblock, len(_BLOCK_COLUMNS)), dtype=np.int64)
+    acc = 0
+    for k in range(nblock):
+        bl, bh = batch_bounds[k], batch_bounds[k + 1]
+        ol, oh = ov_bounds[k]
+        lo = [batches[bl:bh, 0].min()] if bh > bl else []
+        hi = [batches[bl:bh, 0].max() + _ROW] if bh > bl else []
+        if oh > ol:
+            lo.append(ov_bin[ol:oh].min())
+            hi.append(ov_bin[ol:oh].max() + 1)
+        bin_lo = int(min(lo)) if lo else 0
+        nbin = int(max(hi)) - bin_lo if hi else 0
+        blocks[k] = (p0[k], bl, bh, ol, oh, bin_lo, nbin, acc)
+        acc += 4 * nbin
+    return {
+        "off": off,
+        "coef": coef,
+        "batches": batches,
+        "blocks": blocks,
+        "ov_pix": np.asarray(ov_pix, dtype=np.int32),
+        "ov_bin": np.asarray(ov_bin, dtype=np.int32),
+        "ov_coef": np.asarray(ov_coef, dtype=np.float32),
+    }
+
+
+def _layout_ok(op: _Operator, npt: int, npix: int) -> bool:
+    """Every check of the layout that the kernel would otherwise fail, or leave undone.
+
+    The kernel checks its tables at each call (and raises); a file that would fail
+    them is rebuilt instead.  The places in ``off`` it does not check: every pixel
+    must lie inside the frame and below its last pixel, which a 32-bit read of a
+    16-bit frame would read past (the layout keeps that pixel in the overflow list).
+    """
+    off, coef, bt, bk = op.off, op.coef, op.batches, op.blocks
+    nstep = off.shape[0] if off.ndim == 2 else -1
+    shapes = (
+        off.ndim == 2
+        and off.shape[1] == _LANES
+        and off.dtype == np.uint16
+        and coef.shape in ((nstep, 4, _LANES), (nstep, 8, _LANES))
+        and coef.dtype == np.float32
+        and bt.dtype == bk.dtype == np.int64
+        and bt.ndim == bk.ndim == 2
+        and bt.shape[1] == 3
+        and bk.shape[1] == len(_BLOCK_COLUMNS)
+        and bk.shape[0] >= 1
+        and op.ov_pix.shape == op.ov_bin.shape == op.ov_coef.shape
+        and op.ov_pix.dtype == op.ov_bin.dtype == np.int32
+        and op.ov_coef.dtype == np.float32
+        and op.pixel_norm.shape == (npix,)
+        and op.pixel_norm.dtype == np.float32
+        and op.bin_norm.shape == op.bin_count.shape == op.radial.shape == (npt,)
+    )
+    if not shapes:
+        return False
+    p0, blo, bhi, olo, ohi, bin_lo, nbin, acc = (bk[:, i] for i in range(bk.shape[1]))
+    g, nst, step0 = bt[:, 0], bt[:, 1], bt[:, 2]
+    nper = bhi - blo
+    operator_order = (
+        p0[0] == 0
+        and bool(np.all(np.diff(p0) > 0))
+        and int(p0[-1]) < max(npix, 1)
+        and blo[0] == 0
+        and bool(np.all(blo[1:] == bhi[:-1]))
+        and bhi[-1] == bt.shape[0]
+        and bool(np.all(nper >= 0))
+        and bool(np.all(np.diff(op.ov_pix) >= 0))
+        and np.array_equal(np.c_[olo, ohi], _ov_bounds(op.ov_pix, p0, npix))
+        and bool(np.all(nbin >= 0))
+        and np.array_equal(acc, np.cumsum(4 * nbin) - 4 * nbin)
+        and bool(np.all(nst >= 1))
+        and np.array_equal(step0, np.cumsum(nst) - nst)
+        and int(nst.sum()) == nstep
+    )
+    if not operator_order:
+        return False
+    which = np.repeat(np.arange(bk.shape[0]), nper)
+    bins_inside = (
+        bool(np.all((g >= bin_lo[which]) & (g + _ROW <= bin_lo[which] + nbin[which])))
+        and bool(np.all((g % _LANES == 0) & (g < npt)))
+        and (op.ov_pix.size == 0 or (int(op.ov_pix.min()) >= 0 and int(op.ov_pix.max()) < npix))
+    )
+    if op.ov_pix.size and bins_inside:
+        ov_block = np.repeat(np.arange(bk.shape[0]), ohi - olo)
+        b = op.ov_bin
+        bins_inside = bool(
+            np.all((b >= bin_lo[ov_block]) & (b < bin_lo[ov_block] + nbin[ov_block]) & (b < npt))
+        )
+    if not bins_inside:
+        return False
+    if nstep:
+        top = np.maximum.reduceat(off.max(axis=1).astype(np.int64), step0)
+        if int((p0[which] + top).max()) > npix - 2:
+            return False
+    return True
+
+
+def _ov_bounds(ov_pix: np.ndarray, p0: np.ndarray, npix: int) -> np.ndarray:
+    """The overflow entries of each block: (nblock, 2) bounds into the ``ov_*`` arrays."""
+    edges = np.searchsorted(ov_pix, np.r_[p0, npix])
+    return np.c_[edges[:-1], edges[1:]]
 
 
 def _load_cache(path: Path, npt: int, npix: int) -> _Operator | None:
@@ -231,30 +414,7 @@ def _load_cache(path: Path, npt: int, npix: int) -> _Operator | None:
     for name in ("bin_norm", "bin_count", "radial"):  # small, handed to callers: copies
         arrays[name] = np.array(arrays[name])
     op = _Operator(**arrays)
-    width = op.pad.shape[1] if op.pad.ndim == 2 else 0
-    ok = (
-        op.pad.shape == (npix, width)
-        and width in (4, 8)
-        and op.pad.dtype == np.float32
-        and op.first.shape == (npix,)
-        and op.first.dtype in (np.uint16, np.int32)
-        and op.ov_pix.shape == op.ov_bin.shape == op.ov_coef.shape
-        and op.ov_pix.dtype == op.ov_bin.dtype == np.int32
-        and op.ov_coef.dtype == np.float32
-        and op.pixel_norm.shape == (npix,)
-        and op.pixel_norm.dtype == np.float32
-        and op.bin_norm.shape == op.bin_count.shape == op.radial.shape == (npt,)
-        and (npix == 0 or int(op.first.max()) < npt)  # the kernel adds to first + u < npt + W
-        and (
-            op.ov_pix.size == 0
-            or (
-                int(op.ov_pix.max()) < npix
-                and int(op.ov_bin.max()) < npt
-                and bool(np.all(np.diff(op.ov_pix) >= 0))
-            )
-        )
-    )
-    return op if ok else None
+    return op if _layout_ok(op, npt, npix) else None
 
 
 def _save_cache(op: _Operator, path: Path) -> None:

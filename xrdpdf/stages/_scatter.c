@@ -1,22 +1,37 @@
 /*
  * The kernel of the fast integration (xrdpdf.stages._fastint): one pass over a
- * frame with pyFAI's CSR operator stored by pixel.
+ * frame with pyFAI's CSR operator, stored by strips of pixels and groups of bins.
  *
- * Pixel j adds to bins first[j] + u (u < W, W = 4 or 8) with the coefficients
- * pad[j, u], plus the rare overflow entries (ov_pix, ov_bin, ov_coef) of pixels that
- * touch more bins.  For a valid pixel it adds c * (raw - dark) to the signal sum and
+ * The layout (built by xrdpdf.stages._fastop._tile).  Each pixel j adds
+ * c_u * (raw - dark) to bin first(j) + u (u < W, W = 4 or 8).  The frame is cut into
+ * strips of whole rows (at most 65536 pixels, so that a pixel's place in its strip
+ * fits 16 bits); a strip is one block of work.  In a strip, the pixels whose first bin
+ * is b go to lane b % 16 of the batch of bins [g, g + 16), g = 16 * (b / 16): batch
+ * step s holds, for each of the 16 lanes, one pixel (off[s][lane], its place in the
+ * strip) and its W coefficients (coef[s][u][lane]); a lane with fewer pixels than the
+ * batch has steps is padded with coefficients 0.  So the 16 lanes of a step are 16
+ * different bins: a step is one 16-wide gather of the frame and W multiply-adds into
+ * per-lane sums kept in registers, and no two lanes ever add to the same sum.  At the
+ * end of a batch, lane l's sum for coefficient u belongs to bin g + l + u; the W
+ * shifted rows are added into one row of 24 bins and that row into the block's sums.
+ * The rare coefficients beyond W (and every coefficient of the frame's last pixel,
+ * which a 32-bit gather of a 16-bit frame would read past) are the overflow entries
+ * (ov_pix, ov_bin, ov_coef), taken one by one.
+ *
+ * For a valid pixel the kernel adds c * (raw - dark) to the signal sum and
  * c^2 * max(raw, 1) to the variance sum (pyFAI's Cython CSR engine with
  * error_model="poisson"); for an invalid one it adds c * norm[j] to the removed-norm
- * sum and 1 to the removed-count of each bin it touches (c != 0).
+ * sum and 1 to the removed-count of each bin with c != 0.
  *
- * The pixels are cut into blocks pix_bounds[k]:pix_bounds[k + 1] (with the overflow
- * entries ov_bounds[k]:ov_bounds[k + 1]); every calling thread takes the next free
- * block from a shared counter (an atomic add), so a thread slowed down by a busy
- * machine takes fewer blocks.  Each block adds into its own accumulator rows, which
- * the caller sums in block order: the result does not depend on which thread took
- * which block, nor on the number of threads.  The GIL is released for the whole
- * pass.  The pixel and bin indices of first and ov_* are checked by the caller once
- * per operator (checking them here would cost a pass over the operator per frame).
+ * Every calling thread takes the next free block (strip) from a shared counter (an
+ * atomic add), so a thread slowed down by a busy machine takes fewer.  Each block adds
+ * into its own sums (a window of bins), which reduce() adds in block order: the result
+ * does not depend on which thread took which block, nor on the number of threads.  The
+ * AVX-512 path and the portable C path do the same operations in the same order
+ * (multiplications and additions rounded one by one, no fused multiply-add), so they
+ * give bit-identical sums.  The GIL is released for the whole pass.  The places in
+ * off are checked by the caller once per operator; the batch and block tables and the
+ * overflow bins are checked here at every call (a few thousand entries).
  *
  * Only the Python C API and the buffer protocol are used (no numpy headers), so the
  * extension builds with nothing but a C compiler and the Python headers.
@@ -27,92 +42,118 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define HAVE_AVX512_PATH 1
+#include <immintrin.h>
+#define AVX512 __attribute__((target("avx512f")))
+#else
+#define HAVE_AVX512_PATH 0
+#endif
+
 #if defined(_MSC_VER)
 #include <windows.h>
 static int64_t next_block(int64_t *counter)
 {
     return InterlockedExchangeAdd64((volatile LONG64 *)counter, 1);
 }
+#define ALWAYS_INLINE __forceinline
 #else
 static int64_t next_block(int64_t *counter)
 {
     return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
 }
-#endif
-
-#if defined(_MSC_VER)
-#define ALWAYS_INLINE __forceinline
-#else
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #endif
 
 enum { K_U16 = 0, K_I32 = 1, K_U32 = 2, K_F32 = 3, K_F64 = 4, K_NONE = 5 };
 
+/* lanes of a batch, bins of the row a batch adds to its block's sums */
+enum { LANES = 16, ROW = 24 };
+/* steps summed in float32 before they go to the float64 sums (error bound: _fastint) */
+enum { FLUSH = 4 };
+
+/* columns of the block table */
+enum { B_P0, B_BATCH_LO, B_BATCH_HI, B_OV_LO, B_OV_HI, B_BIN_LO, B_NBIN, B_ACC, B_COLS };
+/* columns of the batch table */
+enum { T_BIN, T_NSTEP, T_STEP0, T_COLS };
+
 typedef struct {
-    const float *pad;
+    const uint16_t *off;
+    const float *coef;
     Py_ssize_t width;
-    const void *first;
-    int first_u16;
+    Py_ssize_t nstep;
+    const int64_t *batches;
+    Py_ssize_t nbatch;
+    const int64_t *blocks;
+    Py_ssize_t nblock;
     const int32_t *ov_pix;
     const int32_t *ov_bin;
     const float *ov_coef;
-    const int64_t *pix_bounds;
-    const int64_t *ov_bounds;
-    Py_ssize_t nblock;
     const void *frame;
+    Py_ssize_t npix;
     int frame_kind;
     const void *dark;
     int dark_kind;
     const float *pixel_norm;
     int mask_negative;
     int check_dummy;
-    double dummy;
-    double delta_dummy;
-    double *acc_sig;
-    double *acc_var;
-    double *acc_rnorm;
-    double *acc_rcount;
+    float dummy;
+    float delta_dummy;
     double *acc;
-    Py_ssize_t nacc;
     int64_t *counter;
 } job_t;
 
-/* A pixel value as pyFAI's preprocessing sees it: 32-bit integers go through float32. */
-static ALWAYS_INLINE double load_value(const void *base, int kind, Py_ssize_t j)
+/* The sums of one block: four rows (signal, variance, removed norm, removed count)
+ * over the bins bin_lo .. bin_lo + nbin. */
+typedef struct {
+    double *sig, *var, *rnorm, *rcount;
+    int64_t bin_lo;
+} sums_t;
+
+/* ------------------------------------------------------------------ one pixel (C) */
+
+static Py_ssize_t item_size(int kind)
+{
+    return kind == K_U16 ? 2 : kind == K_F64 ? 8 : 4;
+}
+
+/* A pixel value as pyFAI's preprocessing sees it: a float32. */
+static ALWAYS_INLINE float load_value(const void *base, int kind, Py_ssize_t j)
 {
     switch (kind) {
     case K_U16:
-        return (double)((const uint16_t *)base)[j];
+        return (float)((const uint16_t *)base)[j];
     case K_I32:
-        return (double)(float)((const int32_t *)base)[j];
+        return (float)((const int32_t *)base)[j];
     case K_U32:
-        return (double)(float)((const uint32_t *)base)[j];
+        return (float)((const uint32_t *)base)[j];
     case K_F32:
-        return (double)((const float *)base)[j];
+        return ((const float *)base)[j];
     default:
-        return ((const double *)base)[j];
+        return (float)((const double *)base)[j];
     }
 }
 
-static ALWAYS_INLINE int is_valid(const job_t *t, double x, int kind)
+static ALWAYS_INLINE int is_valid(const job_t *t, float x, int kind)
 {
     if (kind >= K_F32 && !isfinite(x))
         return 0;
-    if (t->mask_negative && x < 0.0)
+    if (t->mask_negative && x < 0.0f)
         return 0;
-    if (t->check_dummy && fabs(x - t->dummy) <= t->delta_dummy)
+    if (t->check_dummy && fabsf(x - t->dummy) <= t->delta_dummy)
         return 0;
     return 1;
 }
 
 /* 1 and *y = raw - dark when pixel j (raw value x) counts in this frame, else 0 */
-static ALWAYS_INLINE int pixel_signal(const job_t *t, Py_ssize_t j, double x, double *y, int kind)
+static ALWAYS_INLINE int pixel_signal(const job_t *t, Py_ssize_t j, float x, float *y,
+                                      int kind, int dkind)
 {
     if (!is_valid(t, x, kind))
         return 0;
     *y = x;
-    if (t->dark_kind != K_NONE) {
-        double d = load_value(t->dark, t->dark_kind, j);
+    if (dkind != K_NONE) {
+        float d = load_value(t->dark, dkind, j);
         if (!isfinite(d)) /* pyFAI masks a non-finite raw - dark */
             return 0;
         *y = x - d;
@@ -120,102 +161,372 @@ static ALWAYS_INLINE int pixel_signal(const job_t *t, Py_ssize_t j, double x, do
     return 1;
 }
 
-static ALWAYS_INLINE Py_ssize_t first_bin(const job_t *t, Py_ssize_t j)
+/* An invalid pixel j: its coefficients c[u * stride] (bins b0 + u) leave the norm. */
+static ALWAYS_INLINE void remove_pixel(const job_t *t, const sums_t *s, Py_ssize_t j,
+                                       int64_t b0, const float *c, Py_ssize_t stride,
+                                       Py_ssize_t W)
 {
-    return t->first_u16 ? (Py_ssize_t)((const uint16_t *)t->first)[j]
-                        : (Py_ssize_t)((const int32_t *)t->first)[j];
+    double nj = (double)t->pixel_norm[j];
+    for (Py_ssize_t u = 0; u < W; u++) {
+        double cu = (double)c[u * stride];
+        if (cu != 0.0) {
+            s->rnorm[b0 + u - s->bin_lo] += cu * nj;
+            s->rcount[b0 + u - s->bin_lo] += 1.0;
+        }
+    }
 }
 
-/* Pixel j with the padded width W: its signal and variance, or its removal. */
-static ALWAYS_INLINE void one_pixel(const job_t *t, Py_ssize_t j, Py_ssize_t W, int kind)
+/* Add lane l's sum of coefficient u (row[u][l], bin g + l + u) into the block's sums:
+ * first into one row of ROW bins, u in order, then the row into the sums. */
+static ALWAYS_INLINE void add_row(double *dst, const double (*row)[LANES], Py_ssize_t W)
 {
-    const float *c = t->pad + j * W;
-    Py_ssize_t b0 = first_bin(t, j);
-    double x = load_value(t->frame, kind, j);
-    double y;
-    if (pixel_signal(t, j, x, &y, kind)) {
-        double xv = x > 1.0 ? x : 1.0;
-        double *a_s = t->acc_sig + b0, *a_v = t->acc_var + b0;
-        for (Py_ssize_t u = 0; u < W; u++) {
-            double cu = (double)c[u];
-            a_s[u] += cu * y;
-            a_v[u] += cu * cu * xv;
+    double t[ROW];
+    for (int k = 0; k < ROW; k++)
+        t[k] = k < LANES ? row[0][k] : 0.0;
+    for (Py_ssize_t u = 1; u < W; u++)
+        for (int k = 0; k < ROW; k++)
+            t[k] += (k >= u && k - u < LANES) ? row[u][k - u] : 0.0;
+    for (int k = 0; k < ROW; k++)
+        dst[k] += t[k];
+}
+
+/* The float32 sums of the last steps (at most FLUSH) into the float64 ones. */
+static ALWAYS_INLINE void flush_c(double (*S)[LANES], float (*s)[LANES], Py_ssize_t W)
+{
+    for (Py_ssize_t u = 0; u < W; u++)
+        for (int l = 0; l < LANES; l++) {
+            S[u][l] += (double)s[u][l];
+            s[u][l] = 0.0f;
         }
-    } else {
-        double nj = (double)t->pixel_norm[j];
-        for (Py_ssize_t u = 0; u < W; u++) {
-            double cu = (double)c[u];
-            if (cu != 0.0) {
-                t->acc_rnorm[b0 + u] += cu * nj;
-                t->acc_rcount[b0 + u] += 1.0;
+}
+
+static ALWAYS_INLINE void batch_c(const job_t *t, const sums_t *s, const int64_t *bt,
+                                  Py_ssize_t p0, Py_ssize_t W, int kind, int dkind)
+{
+    double S[8][LANES], V[8][LANES];
+    float s32[8][LANES], v32[8][LANES];
+    int64_t g = bt[T_BIN], end = bt[T_STEP0] + bt[T_NSTEP];
+    memset(S, 0, sizeof(S));
+    memset(V, 0, sizeof(V));
+    memset(s32, 0, sizeof(s32));
+    memset(v32, 0, sizeof(v32));
+    for (int64_t st = bt[T_STEP0]; st < end; st++) {
+        const uint16_t *o = t->off + st * LANES;
+        const float *c = t->coef + st * W * LANES;
+        for (int l = 0; l < LANES; l++) {
+            Py_ssize_t j = p0 + o[l];
+            float x = load_value(t->frame, kind, j), y;
+            if (pixel_signal(t, j, x, &y, kind, dkind)) {
+                float xv = x > 1.0f ? x : 1.0f;
+                for (Py_ssize_t u = 0; u < W; u++) {
+                    float cu = c[u * LANES + l];
+                    s32[u][l] += cu * y;
+                    v32[u][l] += cu * cu * xv;
+                }
+            } else {
+                remove_pixel(t, s, j, g + l, c + l, LANES, W);
             }
         }
+        if ((st - bt[T_STEP0]) % FLUSH == FLUSH - 1 || st == end - 1) {
+            flush_c(S, s32, W);
+            flush_c(V, v32, W);
+        }
+    }
+    add_row(s->sig + (g - s->bin_lo), (const double(*)[LANES])S, W);
+    add_row(s->var + (g - s->bin_lo), (const double(*)[LANES])V, W);
+}
+
+/* ------------------------------------------------------------------ AVX-512 */
+#if HAVE_AVX512_PATH
+
+/* 16 values of a frame or dark at base + idx, as float32 (load_value on 16 lanes). */
+static AVX512 ALWAYS_INLINE __m512 gather16(const void *base, int kind, __m512i idx)
+{
+    switch (kind) {
+    case K_U16: {
+        /* the aligned 32-bit word that holds the pixel (a load split between two
+         * cache lines is slow in a gather), then its half (little-endian) */
+        __m512i w = _mm512_i32gather_epi32(_mm512_srli_epi32(idx, 1), base, 4);
+        __m512i sh = _mm512_slli_epi32(_mm512_and_si512(idx, _mm512_set1_epi32(1)), 4);
+        __m512i r = _mm512_and_si512(_mm512_srlv_epi32(w, sh), _mm512_set1_epi32(0xFFFF));
+        return _mm512_cvtepi32_ps(r);
+    }
+    case K_I32:
+        return _mm512_cvtepi32_ps(_mm512_i32gather_epi32(idx, base, 4));
+    case K_U32:
+        return _mm512_cvtepu32_ps(_mm512_i32gather_epi32(idx, base, 4));
+    case K_F32:
+        return _mm512_i32gather_ps(idx, base, 4);
+    default: {
+        __m256 lo = _mm512_cvtpd_ps(_mm512_i32gather_pd(_mm512_castsi512_si256(idx), base, 8));
+        __m256 hi = _mm512_cvtpd_ps(_mm512_i32gather_pd(_mm512_extracti64x4_epi64(idx, 1), base, 8));
+        return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)),
+                                                   _mm256_castps_pd(hi), 1));
+    }
     }
 }
 
-/* One block of pixels.  W and kind are literals at each call, so the loops over u
- * unroll and the dtype switch goes. */
-static ALWAYS_INLINE void pixel_block(const job_t *t, Py_ssize_t lo, Py_ssize_t hi,
-                                      Py_ssize_t W, int kind)
+static AVX512 ALWAYS_INLINE __mmask16 finite16(__m512 x)
 {
-    for (Py_ssize_t j = lo; j < hi; j++)
-        one_pixel(t, j, W, kind);
+    return _mm512_cmp_ps_mask(_mm512_sub_ps(x, x), _mm512_setzero_ps(), _CMP_EQ_OQ);
 }
 
-#define PIXEL_BLOCK(W)                                                                    \
+/* is_valid() on 16 lanes */
+static AVX512 ALWAYS_INLINE __mmask16 valid16(const job_t *t, __m512 x, int kind)
+{
+    __mmask16 m = 0xFFFF;
+    if (kind >= K_F32)
+        m &= finite16(x);
+    if (t->mask_negative && kind != K_U16 && kind != K_U32)
+        m &= _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLT_UQ);
+    if (t->check_dummy)
+        m &= _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(x, _mm512_set1_ps(t->dummy))),
+                                _mm512_set1_ps(t->delta_dummy), _CMP_NLE_UQ);
+    return m;
+}
+
+/* Lanes k of (lo, hi) shifted up by u (u = 1..7, a literal after inlining): part 0,
+ * 1, 2 are lanes 0-7, 8-15, 16-23 of the shifted row. */
+#define SHIFT_CASE(U)                                                                     \
+    case U:                                                                               \
+        return _mm512_castsi512_pd(_mm512_alignr_epi64(_mm512_castpd_si512(a),             \
+                                                       _mm512_castpd_si512(b), 8 - U));
+static AVX512 ALWAYS_INLINE __m512d align_up(__m512d a, __m512d b, Py_ssize_t u)
+{
+    switch (u) {
+        SHIFT_CASE(1)
+        SHIFT_CASE(2)
+        SHIFT_CASE(3)
+        SHIFT_CASE(4)
+        SHIFT_CASE(5)
+        SHIFT_CASE(6)
+    default:
+        return _mm512_castsi512_pd(
+            _mm512_alignr_epi64(_mm512_castpd_si512(a), _mm512_castpd_si512(b), 1));
+    }
+}
+
+/* add_row() on vectors: the same additions in the same order */
+static AVX512 ALWAYS_INLINE void add_row16(double *dst, const __m512d (*row)[2], Py_ssize_t W)
+{
+    __m512d z = _mm512_setzero_pd();
+    __m512d t0 = row[0][0], t1 = row[0][1], t2 = z;
+    for (Py_ssize_t u = 1; u < W; u++) {
+        t0 = _mm512_add_pd(t0, align_up(row[u][0], z, u));
+        t1 = _mm512_add_pd(t1, align_up(row[u][1], row[u][0], u));
+        t2 = _mm512_add_pd(t2, align_up(z, row[u][1], u));
+    }
+    _mm512_storeu_pd(dst, _mm512_add_pd(_mm512_loadu_pd(dst), t0));
+    _mm512_storeu_pd(dst + 8, _mm512_add_pd(_mm512_loadu_pd(dst + 8), t1));
+    _mm512_storeu_pd(dst + 16, _mm512_add_pd(_mm512_loadu_pd(dst + 16), t2));
+}
+
+/* flush_c() on vectors */
+static AVX512 ALWAYS_INLINE void flush16(__m512d (*S)[2], __m512 *s, Py_ssize_t W)
+{
+    for (Py_ssize_t u = 0; u < W; u++) {
+        __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s[u]), 1));
+        S[u][0] = _mm512_add_pd(S[u][0], _mm512_cvtps_pd(_mm512_castps512_ps256(s[u])));
+        S[u][1] = _mm512_add_pd(S[u][1], _mm512_cvtps_pd(hi));
+        s[u] = _mm512_setzero_ps();
+    }
+}
+
+static AVX512 ALWAYS_INLINE void batch_avx512(const job_t *t, const sums_t *s,
+                                              const int64_t *bt, const void *frame,
+                                              const void *dark, Py_ssize_t p0, Py_ssize_t W,
+                                              int kind, int dkind)
+{
+    __m512d S[8][2], V[8][2];
+    __m512 s32[8], v32[8];
+    const __m512 one = _mm512_set1_ps(1.0f);
+    int64_t g = bt[T_BIN], end = bt[T_STEP0] + bt[T_NSTEP];
+    for (Py_ssize_t u = 0; u < W; u++) {
+        S[u][0] = S[u][1] = V[u][0] = V[u][1] = _mm512_setzero_pd();
+        s32[u] = v32[u] = _mm512_setzero_ps();
+    }
+    for (int64_t st = bt[T_STEP0]; st < end; st++) {
+        const uint16_t *o = t->off + st * LANES;
+        const float *c = t->coef + st * W * LANES;
+        __m512i idx = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)o));
+        __m512 x = gather16(frame, kind, idx), y = x, xv;
+        __mmask16 m = valid16(t, x, kind);
+        if (dkind != K_NONE) {
+            __m512 d = gather16(dark, dkind, idx);
+            m &= finite16(d);
+            y = _mm512_sub_ps(x, d);
+        }
+        xv = _mm512_max_ps(x, one);
+        for (Py_ssize_t u = 0; u < W; u++) {
+            __m512 cu = _mm512_loadu_ps(c + u * LANES);
+            s32[u] = _mm512_mask_add_ps(s32[u], m, s32[u], _mm512_mul_ps(cu, y));
+            v32[u] = _mm512_mask_add_ps(v32[u], m, v32[u],
+                                        _mm512_mul_ps(_mm512_mul_ps(cu, cu), xv));
+        }
+        if (m != 0xFFFF) {
+            unsigned bad = ~(unsigned)m & 0xFFFFu;
+            while (bad) {
+                int l = __builtin_ctz(bad);
+                bad &= bad - 1;
+                remove_pixel(t, s, p0 + o[l], g + l, c + l, LANES, W);
+            }
+        }
+        if ((st - bt[T_STEP0]) % FLUSH == FLUSH - 1 || st == end - 1) {
+            flush16(S, s32, W);
+            flush16(V, v32, W);
+        }
+    }
+    add_row16(s->sig + (g - s->bin_lo), (const __m512d(*)[2])S, W);
+    add_row16(s->var + (g - s->bin_lo), (const __m512d(*)[2])V, W);
+}
+
+#define BATCHES_AVX512(W, KIND, DKIND)                                                    \
+    for (int64_t b = lo; b < hi; b++)                                                     \
+        batch_avx512(t, s, t->batches + T_COLS * b, frame, dark, p0, W, KIND, DKIND);
+
+/* The batches lo..hi of one block; W, the frame's and the dark's dtype become
+ * literals in each call, so the loops over u unroll and the dtype switches go. */
+static AVX512 void block_avx512(const job_t *t, const sums_t *s, int64_t lo, int64_t hi,
+                                Py_ssize_t p0)
+{
+    const char *frame = (const char *)t->frame + p0 * item_size(t->frame_kind);
+    const char *dark =
+        t->dark == NULL ? NULL : (const char *)t->dark + p0 * item_size(t->dark_kind);
+#define DARKS(W, KIND)                                                                    \
+    switch (t->dark_kind) {                                                               \
+    case K_NONE:                                                                          \
+        BATCHES_AVX512(W, KIND, K_NONE) break;                                            \
+    case K_F32:                                                                           \
+        BATCHES_AVX512(W, KIND, K_F32) break;                                             \
+    default:                                                                              \
+        BATCHES_AVX512(W, KIND, K_F64)                                                    \
+    }
+#define KINDS(W)                                                                          \
     switch (t->frame_kind) {                                                              \
     case K_U16:                                                                           \
-        pixel_block(t, lo, hi, W, K_U16);                                                 \
-        break;                                                                            \
+        DARKS(W, K_U16) break;                                                            \
     case K_I32:                                                                           \
-        pixel_block(t, lo, hi, W, K_I32);                                                 \
-        break;                                                                            \
+        DARKS(W, K_I32) break;                                                            \
     case K_U32:                                                                           \
-        pixel_block(t, lo, hi, W, K_U32);                                                 \
-        break;                                                                            \
+        DARKS(W, K_U32) break;                                                            \
     case K_F32:                                                                           \
-        pixel_block(t, lo, hi, W, K_F32);                                                 \
-        break;                                                                            \
+        DARKS(W, K_F32) break;                                                            \
     default:                                                                              \
-        pixel_block(t, lo, hi, W, K_F64);                                                 \
+        DARKS(W, K_F64)                                                                   \
     }
+    if (t->width == 8) {
+        KINDS(8)
+    } else {
+        KINDS(4)
+    }
+#undef KINDS
+#undef DARKS
+}
 
-static void overflow_block(const job_t *t, Py_ssize_t lo, Py_ssize_t hi)
+static int cpu_has_avx512(void)
 {
-    for (Py_ssize_t e = lo; e < hi; e++) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+#else
+static int cpu_has_avx512(void) { return 0; }
+#endif
+
+/* ------------------------------------------------------------------ blocks */
+
+#define BATCHES_C(W, KIND, DKIND)                                                         \
+    for (int64_t b = lo; b < hi; b++)                                                     \
+        batch_c(t, s, t->batches + T_COLS * b, p0, W, KIND, DKIND);
+
+static void block_c(const job_t *t, const sums_t *s, int64_t lo, int64_t hi, Py_ssize_t p0)
+{
+#define DARKS(W, KIND)                                                                    \
+    switch (t->dark_kind) {                                                               \
+    case K_NONE:                                                                          \
+        BATCHES_C(W, KIND, K_NONE) break;                                                 \
+    case K_F32:                                                                           \
+        BATCHES_C(W, KIND, K_F32) break;                                                  \
+    default:                                                                              \
+        BATCHES_C(W, KIND, K_F64)                                                         \
+    }
+#define KINDS(W)                                                                          \
+    switch (t->frame_kind) {                                                              \
+    case K_U16:                                                                           \
+        DARKS(W, K_U16) break;                                                            \
+    case K_I32:                                                                           \
+        DARKS(W, K_I32) break;                                                            \
+    case K_U32:                                                                           \
+        DARKS(W, K_U32) break;                                                            \
+    case K_F32:                                                                           \
+        DARKS(W, K_F32) break;                                                            \
+    default:                                                                              \
+        DARKS(W, K_F64)                                                                   \
+    }
+    if (t->width == 8) {
+        KINDS(8)
+    } else {
+        KINDS(4)
+    }
+#undef KINDS
+#undef DARKS
+}
+
+static void overflow_block(const job_t *t, const sums_t *s, int64_t lo, int64_t hi)
+{
+    for (int64_t e = lo; e < hi; e++) {
         Py_ssize_t j = t->ov_pix[e];
-        Py_ssize_t b = t->ov_bin[e];
-        double c = (double)t->ov_coef[e];
-        double x = load_value(t->frame, t->frame_kind, j);
-        double y;
-        if (pixel_signal(t, j, x, &y, t->frame_kind)) {
-            t->acc_sig[b] += c * y;
-            t->acc_var[b] += c * c * (x > 1.0 ? x : 1.0);
+        int64_t b = t->ov_bin[e] - s->bin_lo;
+        float c = t->ov_coef[e];
+        float x = load_value(t->frame, t->frame_kind, j);
+        float y;
+        if (pixel_signal(t, j, x, &y, t->frame_kind, t->dark_kind)) {
+            s->sig[b] += (double)(c * y);
+            s->var[b] += (double)(c * c * (x > 1.0f ? x : 1.0f));
         } else {
-            t->acc_rnorm[b] += c * (double)t->pixel_norm[j];
-            t->acc_rcount[b] += 1.0;
+            s->rnorm[b] += (double)c * (double)t->pixel_norm[j];
+            s->rcount[b] += 1.0;
         }
     }
 }
 
-static void run_job(job_t *t)
+/* Read the strip's frame (and dark) once in order, one load per cache line, so that
+ * the gathers find it in cache: a gather that misses waits for its lines one by one,
+ * a sequential pass lets the hardware prefetcher stream them. */
+static void touch(const void *base, Py_ssize_t nbytes)
+{
+    const volatile unsigned char *p = (const volatile unsigned char *)base;
+    unsigned char sink = 0;
+    for (Py_ssize_t i = 0; i < nbytes; i += 64)
+        sink ^= p[i];
+    (void)sink;
+}
+
+static void run_job(job_t *t, int simd)
 {
     for (;;) {
         int64_t k = next_block(t->counter);
         if (k >= t->nblock)
             break;
-        double *acc = t->acc + 4 * t->nacc * k; /* the block's own sums */
-        t->acc_sig = acc;
-        t->acc_var = acc + t->nacc;
-        t->acc_rnorm = acc + 2 * t->nacc;
-        t->acc_rcount = acc + 3 * t->nacc;
-        Py_ssize_t lo = t->pix_bounds[k], hi = t->pix_bounds[k + 1];
-        if (t->width == 8) {
-            PIXEL_BLOCK(8)
-        } else {
-            PIXEL_BLOCK(4)
+        const int64_t *bk = t->blocks + B_COLS * k;
+        double *acc = t->acc + bk[B_ACC]; /* the block's own sums */
+        int64_t nbin = bk[B_NBIN];
+        sums_t s = {acc, acc + nbin, acc + 2 * nbin, acc + 3 * nbin, bk[B_BIN_LO]};
+        memset(acc, 0, (size_t)(4 * nbin) * sizeof(double));
+        {
+            Py_ssize_t p0 = bk[B_P0], n = (k + 1 < t->nblock ? bk[B_COLS + B_P0] : t->npix) - p0;
+            touch((const char *)t->frame + p0 * item_size(t->frame_kind),
+                  n * item_size(t->frame_kind));
+            if (t->dark != NULL)
+                touch((const char *)t->dark + p0 * item_size(t->dark_kind),
+                      n * item_size(t->dark_kind));
         }
-        overflow_block(t, t->ov_bounds[k], t->ov_bounds[k + 1]);
+#if HAVE_AVX512_PATH
+        if (simd)
+            block_avx512(t, &s, bk[B_BATCH_LO], bk[B_BATCH_HI], bk[B_P0]);
+        else
+#endif
+            block_c(t, &s, bk[B_BATCH_LO], bk[B_BATCH_HI], bk[B_P0]);
+        overflow_block(t, &s, bk[B_OV_LO], bk[B_OV_HI]);
     }
 }
 
@@ -286,78 +597,94 @@ static int int64_code(const Py_buffer *v)
     return v->itemsize == 8 && (c == 'q' || c == 'l');
 }
 
-enum { A_PAD, A_FIRST, A_OVPIX, A_OVBIN, A_OVCOEF, A_PIXB, A_OVB, A_FRAME, A_DARK, A_NORM,
+static int fail(const char *what)
+{
+    PyErr_SetString(PyExc_ValueError, what);
+    return -1;
+}
+
+/* The block and batch tables: every batch, its row of ROW bins and every overflow
+ * entry inside its block's window; the windows inside acc. */
+static int check_tables(const job_t *t, Py_ssize_t npix, Py_ssize_t nov, Py_ssize_t nacc)
+{
+    int64_t batch_end = 0, ov_end = 0;
+    for (Py_ssize_t k = 0; k < t->nblock; k++) {
+        const int64_t *bk = t->blocks + B_COLS * k;
+        int64_t lo = bk[B_BIN_LO], nbin = bk[B_NBIN];
+        if (bk[B_P0] < 0 || bk[B_P0] >= npix || bk[B_BATCH_LO] != batch_end ||
+            bk[B_BATCH_HI] < bk[B_BATCH_LO] || bk[B_BATCH_HI] > t->nbatch ||
+            bk[B_OV_LO] != ov_end || bk[B_OV_HI] < bk[B_OV_LO] || bk[B_OV_HI] > nov ||
+            lo < 0 || nbin < 0 || bk[B_ACC] < 0 || bk[B_ACC] + 4 * nbin > nacc)
+            return fail("blocks: a block out of range");
+        batch_end = bk[B_BATCH_HI];
+        ov_end = bk[B_OV_HI];
+        for (int64_t b = bk[B_BATCH_LO]; b < bk[B_BATCH_HI]; b++) {
+            const int64_t *bt = t->batches + T_COLS * b;
+            if (bt[T_BIN] < lo || bt[T_BIN] + ROW > lo + nbin || bt[T_NSTEP] < 0 ||
+                bt[T_STEP0] < 0 || bt[T_STEP0] + bt[T_NSTEP] > t->nstep)
+                return fail("batches: a batch out of range");
+        }
+        for (int64_t e = bk[B_OV_LO]; e < bk[B_OV_HI]; e++)
+            if (t->ov_pix[e] < 0 || t->ov_pix[e] >= npix || t->ov_bin[e] < lo ||
+                t->ov_bin[e] >= lo + nbin)
+                return fail("ov_pix, ov_bin: an entry outside its block");
+    }
+    if (batch_end != t->nbatch || ov_end != nov)
+        return fail("blocks: batches or overflow entries left out");
+    return 0;
+}
+
+enum { A_OFF, A_COEF, A_BATCH, A_BLOCK, A_OVPIX, A_OVBIN, A_OVCOEF, A_FRAME, A_DARK, A_NORM,
        A_ACC, A_COUNTER, NARG };
 
-static const char *arg_names[NARG] = {"pad", "first", "ov_pix", "ov_bin", "ov_coef",
-                                      "pix_bounds", "ov_bounds", "frame", "dark",
-                                      "pixel_norm", "acc", "counter"};
+static const char *arg_names[NARG] = {"off", "coef", "batches", "blocks", "ov_pix", "ov_bin",
+                                      "ov_coef", "frame", "dark", "pixel_norm", "acc",
+                                      "counter"};
 
 static int check_job(job_t *t, Py_buffer *b)
 {
     Py_ssize_t npix = b[A_FRAME].len / b[A_FRAME].itemsize;
     Py_ssize_t nov = b[A_OVPIX].len / 4;
-    Py_ssize_t nbound = b[A_PIXB].len / 8;
-    if (t->width != 4 && t->width != 8) {
-        PyErr_SetString(PyExc_ValueError, "pad: width must be 4 or 8");
-        return -1;
-    }
-    if (check_items(&b[A_PAD], 'f', 4, npix * t->width, "pad") < 0 ||
+    if (format_code(&b[A_OFF]) != 'H' || b[A_OFF].itemsize != 2 ||
+        b[A_OFF].len % (2 * LANES) != 0)
+        return fail("off: uint16, 16 per step");
+    t->nstep = b[A_OFF].len / (2 * LANES);
+    if (check_items(&b[A_COEF], 'f', 4, -1, "coef") < 0 ||
         check_items(&b[A_OVCOEF], 'f', 4, nov, "ov_coef") < 0 ||
         check_items(&b[A_NORM], 'f', 4, npix, "pixel_norm") < 0 ||
         check_items(&b[A_ACC], 'd', 8, -1, "acc") < 0)
         return -1;
-    if (!int32_code(&b[A_OVPIX]) || !int32_code(&b[A_OVBIN]) || b[A_OVBIN].len / 4 != nov) {
-        PyErr_SetString(PyExc_TypeError, "ov_pix, ov_bin: int32 of one length");
-        return -1;
-    }
-    if (!int64_code(&b[A_PIXB]) || !int64_code(&b[A_OVB]) || !int64_code(&b[A_COUNTER]) ||
-        b[A_OVB].len / 8 != nbound || nbound < 1 || b[A_COUNTER].len < 8) {
-        PyErr_SetString(PyExc_TypeError, "pix_bounds, ov_bounds, counter: int64 (bounds of one length)");
-        return -1;
-    }
-    if (format_code(&b[A_FIRST]) == 'H' && b[A_FIRST].itemsize == 2)
-        t->first_u16 = 1;
-    else if (int32_code(&b[A_FIRST]))
-        t->first_u16 = 0;
-    else {
-        PyErr_SetString(PyExc_TypeError, "first: uint16 or int32");
-        return -1;
-    }
-    if (b[A_FIRST].len / b[A_FIRST].itemsize != npix) {
-        PyErr_SetString(PyExc_ValueError, "first: one entry per pixel");
-        return -1;
-    }
-    t->nblock = nbound - 1;
-    {
-        const int64_t *pb = (const int64_t *)b[A_PIXB].buf, *ob = (const int64_t *)b[A_OVB].buf;
-        for (Py_ssize_t k = 0; k <= t->nblock; k++)
-            if (pb[k] < 0 || pb[k] > npix || ob[k] < 0 || ob[k] > nov ||
-                (k > 0 && (pb[k] < pb[k - 1] || ob[k] < ob[k - 1]))) {
-                PyErr_SetString(PyExc_ValueError, "pix_bounds/ov_bounds out of range");
-                return -1;
-            }
-    }
-    if (b[A_ACC].len / 8 % (4 * t->nblock) != 0) {
-        PyErr_SetString(PyExc_ValueError, "acc: four rows of one length per block");
-        return -1;
-    }
-    t->nacc = b[A_ACC].len / 8 / 4 / t->nblock;
-    return 0;
+    if (t->nstep > 0)
+        t->width = b[A_COEF].len / 4 / LANES / t->nstep;
+    if ((t->width != 4 && t->width != 8) || b[A_COEF].len != t->nstep * t->width * LANES * 4)
+        return fail("coef: 16 x 4 or 16 x 8 per step");
+    if (!int32_code(&b[A_OVPIX]) || !int32_code(&b[A_OVBIN]) || b[A_OVBIN].len / 4 != nov)
+        return fail("ov_pix, ov_bin: int32 of one length");
+    if (!int64_code(&b[A_BATCH]) || !int64_code(&b[A_BLOCK]) || !int64_code(&b[A_COUNTER]) ||
+        b[A_BATCH].len % (8 * T_COLS) != 0 || b[A_BLOCK].len % (8 * B_COLS) != 0 ||
+        b[A_COUNTER].len < 8)
+        return fail("batches, blocks, counter: int64 tables");
+    t->nbatch = b[A_BATCH].len / (8 * T_COLS);
+    t->nblock = b[A_BLOCK].len / (8 * B_COLS);
+    t->batches = (const int64_t *)b[A_BATCH].buf;
+    t->blocks = (const int64_t *)b[A_BLOCK].buf;
+    t->ov_pix = (const int32_t *)b[A_OVPIX].buf;
+    t->ov_bin = (const int32_t *)b[A_OVBIN].buf;
+    return check_tables(t, npix, nov, b[A_ACC].len / 8);
 }
 
 static PyObject *scatter(PyObject *self, PyObject *args)
 {
     PyObject *o[NARG];
     Py_buffer b[NARG];
-    int got = 0, mask_negative, check_dummy, ok = 0;
+    int got = 0, mask_negative, check_dummy, simd, ok = 0;
     double dummy, delta_dummy;
     job_t t;
     (void)self;
 
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOppdd", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5],
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOppddp", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5],
                           &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &mask_negative,
-                          &check_dummy, &dummy, &delta_dummy))
+                          &check_dummy, &dummy, &delta_dummy, &simd))
         return NULL;
     memset(&t, 0, sizeof(t));
     for (got = 0; got < NARG; got++) {
@@ -368,13 +695,9 @@ static PyObject *scatter(PyObject *self, PyObject *args)
         if (get_buffer(o[got], &b[got], got == A_ACC || got == A_COUNTER, arg_names[got]) < 0)
             goto done;
     }
-    {
-        Py_ssize_t npix = b[A_FRAME].len / b[A_FRAME].itemsize;
-        if (npix == 0) {
-            PyErr_SetString(PyExc_ValueError, "frame: no pixels");
-            goto done;
-        }
-        t.width = b[A_PAD].len / 4 / npix;
+    if (b[A_FRAME].len == 0) {
+        PyErr_SetString(PyExc_ValueError, "frame: no pixels");
+        goto done;
     }
     if ((t.frame_kind = value_kind(&b[A_FRAME], "frame", 1)) < 0)
         goto done;
@@ -389,24 +712,22 @@ static PyObject *scatter(PyObject *self, PyObject *args)
     }
     if (check_job(&t, b) < 0)
         goto done;
-    t.pad = (const float *)b[A_PAD].buf;
-    t.first = b[A_FIRST].buf;
-    t.ov_pix = (const int32_t *)b[A_OVPIX].buf;
-    t.ov_bin = (const int32_t *)b[A_OVBIN].buf;
+    t.off = (const uint16_t *)b[A_OFF].buf;
+    t.coef = (const float *)b[A_COEF].buf;
     t.ov_coef = (const float *)b[A_OVCOEF].buf;
-    t.pix_bounds = (const int64_t *)b[A_PIXB].buf;
-    t.ov_bounds = (const int64_t *)b[A_OVB].buf;
     t.frame = b[A_FRAME].buf;
+    t.npix = b[A_FRAME].len / b[A_FRAME].itemsize;
     t.dark = o[A_DARK] == Py_None ? NULL : b[A_DARK].buf;
     t.pixel_norm = (const float *)b[A_NORM].buf;
     t.mask_negative = mask_negative;
     t.check_dummy = check_dummy;
-    t.dummy = dummy;
-    t.delta_dummy = delta_dummy;
+    t.dummy = (float)dummy;
+    t.delta_dummy = (float)delta_dummy;
     t.acc = (double *)b[A_ACC].buf;
     t.counter = (int64_t *)b[A_COUNTER].buf;
+    simd = simd && cpu_has_avx512();
     Py_BEGIN_ALLOW_THREADS
-    run_job(&t);
+    run_job(&t, simd);
     Py_END_ALLOW_THREADS
     ok = 1;
 done:
@@ -418,8 +739,77 @@ done:
     Py_RETURN_NONE;
 }
 
+/* out[r, b] = sum over blocks, in block order, of the block's row r at bin b */
+static PyObject *reduce(PyObject *self, PyObject *args)
+{
+    PyObject *oacc, *oblk, *oout;
+    Py_buffer acc, blk, out;
+    int got = 0, ok = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOO", &oacc, &oblk, &oout))
+        return NULL;
+    if (get_buffer(oacc, &acc, 0, "acc") < 0)
+        return NULL;
+    got = 1;
+    if (get_buffer(oblk, &blk, 0, "blocks") < 0)
+        goto done;
+    got = 2;
+    if (get_buffer(oout, &out, 1, "out") < 0)
+        goto done;
+    got = 3;
+    if (check_items(&acc, 'd', 8, -1, "acc") < 0 || check_items(&out, 'd', 8, -1, "out") < 0)
+        goto done;
+    if (!int64_code(&blk) || blk.len % (8 * B_COLS) != 0 || out.len % 32 != 0) {
+        PyErr_SetString(PyExc_ValueError, "blocks: int64 table; out: 4 rows");
+        goto done;
+    }
+    {
+        const double *a = (const double *)acc.buf;
+        double *dst = (double *)out.buf;
+        const int64_t *bk = (const int64_t *)blk.buf;
+        Py_ssize_t nblock = blk.len / (8 * B_COLS), nout = out.len / 32, nacc = acc.len / 8;
+        for (Py_ssize_t k = 0; k < nblock; k++, bk += B_COLS)
+            if (bk[B_BIN_LO] < 0 || bk[B_NBIN] < 0 || bk[B_ACC] < 0 ||
+                bk[B_ACC] + 4 * bk[B_NBIN] > nacc) {
+                PyErr_SetString(PyExc_ValueError, "blocks: a window outside acc");
+                goto done;
+            }
+        memset(dst, 0, (size_t)out.len);
+        bk = (const int64_t *)blk.buf;
+        for (Py_ssize_t k = 0; k < nblock; k++, bk += B_COLS) {
+            int64_t lo = bk[B_BIN_LO], n = bk[B_NBIN];
+            int64_t m = lo >= nout ? 0 : (lo + n > nout ? nout - lo : n);
+            for (int r = 0; r < 4; r++) {
+                const double *src = a + bk[B_ACC] + r * n;
+                double *d = dst + r * nout + lo;
+                for (int64_t i = 0; i < m; i++)
+                    d[i] += src[i];
+            }
+        }
+    }
+    ok = 1;
+done:
+    if (got >= 3)
+        PyBuffer_Release(&out);
+    if (got >= 2)
+        PyBuffer_Release(&blk);
+    PyBuffer_Release(&acc);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *simd_available(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+    return PyBool_FromLong(cpu_has_avx512());
+}
+
 static PyMethodDef methods[] = {
     {"scatter", scatter, METH_VARARGS, "One pass of the operator over a frame (see the module)."},
+    {"reduce", reduce, METH_VARARGS, "Add the blocks' sums in block order into out (4, nbin)."},
+    {"simd_available", simd_available, METH_NOARGS, "True when the AVX-512 path runs here."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scatter",
