@@ -1,10 +1,11 @@
 """Tests of the fast sparse-operator integration path (xrdpdf.stages._fastint).
 
 The oracle is pyFAI itself: ``integrate1d`` with the ("bbox", "csr", "cython") engine
-and the Poisson error model on the same frame, mask, dark, flat and polarization.  Both
-form pyFAI's float32 products; pyFAI adds them in float64, the kernel in float32 over
-at most 4 of them per bin and lane, then in float64, in another order: they agree to
-~1e-7; the tolerance is 1e-6 relative on I and σ.
+and the Poisson error model on the same frame, mask, dark, flat and polarization.  pyFAI
+adds the products c·(raw − dark) and c²·max(raw, 1) in float64; the kernel forms them
+in fused float32 multiply-adds over at most 8 of them per bin and lane, then adds in
+float64, in another order: they agree to ~1e-7; the tolerance is 1e-6 relative on I
+and σ.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from xrdpdf.stages._scatter import simd_available
 SHAPE = (512, 512)
 NPT = 400
 METHOD = ("bbox", "csr", "cython")
-# float32 products (ε = 6e-8) added in float32 four at a time (≤ 3ε on a sum of
-# positive terms), then in float64 in another order than pyFAI: measured ~6e-8
+# float32 fused multiply-adds (ε = 6e-8), eight at a time (≤ 8ε on a sum of positive
+# terms, 9ε with the rounded c²), then float64 in another order than pyFAI: measured ~8e-8
 RTOL_I = 1e-6
 RTOL_SIGMA = 1e-6
 
@@ -600,13 +601,60 @@ def test_avx512_and_portable_kernels_agree_bit_for_bit(ai, images, npt, dtype):
     dark = images["dark"].copy()
     dark[60:62, :] = np.nan
     si = SparseIntegrator.from_pyfai(ai, SHAPE, npt, "q_A^-1", mask=images["mask"], cache_dir=False)
+    prepared = si.prepare_dark(dark)
     out = {}
     for simd in (True, False):
         si._simd = simd
         out[simd] = si.integrate(frame, dark)
-    for a, b in zip(out[True], out[False], strict=True):
-        np.testing.assert_array_equal(a, b)
+        out[simd, "prepared"] = si.integrate(frame, prepared)
+    for key in (False, (True, "prepared"), (False, "prepared")):
+        for a, b in zip(out[True], out[key], strict=True):
+            np.testing.assert_array_equal(a, b)
     assert np.count_nonzero(out[True][1]) > 0.9 * npt
+
+
+@pytest.mark.parametrize("npt", [NPT, 3000])  # 4 coefficients per pixel; 8 and overflow
+def test_prepared_dark_gives_the_same_bits(ai, images, npt):
+    # The dark laid out in step order once, read in order: the same values as the
+    # gathered dark, NaN pixels left out alike, so the same numbers bit for bit.
+    dark = images["dark"].astype(np.float64)
+    dark[60:62, :] = np.nan
+    si = SparseIntegrator.from_pyfai(ai, SHAPE, npt, "q_A^-1", mask=images["mask"], cache_dir=False)
+    prepared = si.prepare_dark(dark)
+    bad = corrupted(images["frame"])
+    want = si.integrate(bad, dark)
+    dark[:] = 0.0  # prepare_dark copied it
+    for a, b in zip(want, si.integrate(bad, prepared), strict=True):
+        np.testing.assert_array_equal(a, b)
+    stack = list(si.integrate_stack([bad, bad], dark=prepared))
+    np.testing.assert_array_equal(stack[1][1], want[1])
+    other = SparseIntegrator.from_pyfai(ai, SHAPE, npt, "q_A^-1", cache_dir=False)
+    with pytest.raises(InputError, match="another integrator"):
+        other.integrate(bad, prepared)
+
+
+def test_kernel_refuses_a_bad_dark_in_step_order(ai, images):
+    from xrdpdf.stages._scatter import scatter
+
+    si = SparseIntegrator.from_pyfai(ai, SHAPE, NPT, "q_A^-1", cache_dir=False)
+    op, frame = si._op, images["frame"].reshape(-1)
+    dark = images["dark"].reshape(-1)
+    steps = si.prepare_dark(images["dark"]).steps
+
+    def call(d, d_steps):
+        acc = np.empty(op.acc_size)
+        counter = np.zeros(1, np.int64)
+        tables = (op.off, op.coef, op.batches, op.blocks, op.ov_pix, op.ov_bin, op.ov_coef)
+        flags = (True, False, 0.0, 0.0, True)  # mask_negative, check_dummy, dummy, delta, simd
+        scatter(*tables, frame, d, d_steps, op.pixel_norm, acc, counter, *flags)
+
+    call(dark, steps)  # the control: accepted
+    with pytest.raises(ValueError, match="16 float32 per step"):
+        call(dark, steps[:-16])
+    with pytest.raises(ValueError, match="needs the dark"):
+        call(None, steps)
+    with pytest.raises(TypeError, match="dark_steps"):
+        call(dark, steps.astype(np.float64))
 
 
 def test_odd_frame_shape_like_pyfai():

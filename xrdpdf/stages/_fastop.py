@@ -59,6 +59,13 @@ class _Operator:
     def nnz(self) -> int:
         return int(np.count_nonzero(self.coef) + self.ov_coef.size)
 
+    def step_pixels(self) -> np.ndarray:
+        """(nstep, 16) index into the flat frame of the pixel each step's lanes read."""
+        bk, bt = self.blocks, self.batches
+        which = np.repeat(np.arange(bk.shape[0]), bk[:, 2] - bk[:, 1])  # block of each batch
+        p0 = np.repeat(bk[which, _B_P0], bt[:, 1])  # strip start of each step
+        return p0[:, None] + self.off
+
     @property
     def acc_size(self) -> int:
         """Doubles of the blocks' sums (four rows over each block's window of bins)."""

@@ -21,15 +21,18 @@
  * For a valid pixel the kernel adds c * (raw - dark) to the signal sum and
  * c^2 * max(raw, 1) to the variance sum (pyFAI's Cython CSR engine with
  * error_model="poisson"); for an invalid one it adds c * norm[j] to the removed-norm
- * sum and 1 to the removed-count of each bin with c != 0.
+ * sum and 1 to the removed-count of each bin with c != 0.  The per-lane sums are
+ * float32 fused multiply-adds (one rounding per term) over at most FLUSH steps, then
+ * added into float64 sums.  The dark is gathered like the frame, or, when the caller
+ * gives dark_steps (the dark already in step order, made once per dark), read in order.
  *
  * Every calling thread takes the next free block (strip) from a shared counter (an
  * atomic add), so a thread slowed down by a busy machine takes fewer.  Each block adds
  * into its own sums (a window of bins), which reduce() adds in block order: the result
  * does not depend on which thread took which block, nor on the number of threads.  The
  * AVX-512 path and the portable C path do the same operations in the same order
- * (multiplications and additions rounded one by one, no fused multiply-add), so they
- * give bit-identical sums.  The GIL is released for the whole pass.  The places in
+ * (fmaf in C, one instruction where the CPU has FMA; no other contraction:
+ * -ffp-contract=off), so they give bit-identical sums.  The GIL is released for the whole pass.  The places in
  * off are checked by the caller once per operator; the batch and block tables and the
  * overflow bins are checked here at every call (a few thousand entries).
  *
@@ -65,12 +68,13 @@ static int64_t next_block(int64_t *counter)
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #endif
 
-enum { K_U16 = 0, K_I32 = 1, K_U32 = 2, K_F32 = 3, K_F64 = 4, K_NONE = 5 };
+/* K_STEPS: the dark as float32 in step order (dark_steps), read by contiguous loads */
+enum { K_U16 = 0, K_I32 = 1, K_U32 = 2, K_F32 = 3, K_F64 = 4, K_NONE = 5, K_STEPS = 6 };
 
 /* lanes of a batch, bins of the row a batch adds to its block's sums */
 enum { LANES = 16, ROW = 24 };
 /* steps summed in float32 before they go to the float64 sums (error bound: _fastint) */
-enum { FLUSH = 4 };
+enum { FLUSH = 8 };
 
 /* columns of the block table */
 enum { B_P0, B_BATCH_LO, B_BATCH_HI, B_OV_LO, B_OV_HI, B_BIN_LO, B_NBIN, B_ACC, B_COLS };
@@ -94,6 +98,7 @@ typedef struct {
     int frame_kind;
     const void *dark;
     int dark_kind;
+    const float *dark_steps; /* NULL, or the dark at off[s][lane] of each step */
     const float *pixel_norm;
     int mask_negative;
     int check_dummy;
@@ -145,15 +150,14 @@ static ALWAYS_INLINE int is_valid(const job_t *t, float x, int kind)
     return 1;
 }
 
-/* 1 and *y = raw - dark when pixel j (raw value x) counts in this frame, else 0 */
-static ALWAYS_INLINE int pixel_signal(const job_t *t, Py_ssize_t j, float x, float *y,
-                                      int kind, int dkind)
+/* 1 and *y = raw - dark when a pixel (raw value x, dark d) counts in this frame, else 0 */
+static ALWAYS_INLINE int pixel_signal(const job_t *t, float x, float d, float *y, int kind,
+                                      int dkind)
 {
     if (!is_valid(t, x, kind))
         return 0;
     *y = x;
     if (dkind != K_NONE) {
-        float d = load_value(t->dark, dkind, j);
         if (!isfinite(d)) /* pyFAI masks a non-finite raw - dark */
             return 0;
         *y = x - d;
@@ -216,12 +220,15 @@ static ALWAYS_INLINE void batch_c(const job_t *t, const sums_t *s, const int64_t
         for (int l = 0; l < LANES; l++) {
             Py_ssize_t j = p0 + o[l];
             float x = load_value(t->frame, kind, j), y;
-            if (pixel_signal(t, j, x, &y, kind, dkind)) {
+            float d = dkind == K_NONE    ? 0.0f
+                      : dkind == K_STEPS ? t->dark_steps[st * LANES + l]
+                                         : load_value(t->dark, dkind, j);
+            if (pixel_signal(t, x, d, &y, kind, dkind)) {
                 float xv = x > 1.0f ? x : 1.0f;
                 for (Py_ssize_t u = 0; u < W; u++) {
                     float cu = c[u * LANES + l];
-                    s32[u][l] += cu * y;
-                    v32[u][l] += cu * cu * xv;
+                    s32[u][l] = fmaf(cu, y, s32[u][l]);
+                    v32[u][l] = fmaf(cu * cu, xv, v32[u][l]);
                 }
             } else {
                 remove_pixel(t, s, j, g + l, c + l, LANES, W);
@@ -352,16 +359,16 @@ static AVX512 ALWAYS_INLINE void batch_avx512(const job_t *t, const sums_t *s,
         __m512 x = gather16(frame, kind, idx), y = x, xv;
         __mmask16 m = valid16(t, x, kind);
         if (dkind != K_NONE) {
-            __m512 d = gather16(dark, dkind, idx);
+            __m512 d = dkind == K_STEPS ? _mm512_loadu_ps(t->dark_steps + st * LANES)
+                                        : gather16(dark, dkind, idx);
             m &= finite16(d);
             y = _mm512_sub_ps(x, d);
         }
         xv = _mm512_max_ps(x, one);
         for (Py_ssize_t u = 0; u < W; u++) {
             __m512 cu = _mm512_loadu_ps(c + u * LANES);
-            s32[u] = _mm512_mask_add_ps(s32[u], m, s32[u], _mm512_mul_ps(cu, y));
-            v32[u] = _mm512_mask_add_ps(v32[u], m, v32[u],
-                                        _mm512_mul_ps(_mm512_mul_ps(cu, cu), xv));
+            s32[u] = _mm512_mask3_fmadd_ps(cu, y, s32[u], m);
+            v32[u] = _mm512_mask3_fmadd_ps(_mm512_mul_ps(cu, cu), xv, v32[u], m);
         }
         if (m != 0xFFFF) {
             unsigned bad = ~(unsigned)m & 0xFFFFu;
@@ -392,10 +399,13 @@ static AVX512 void block_avx512(const job_t *t, const sums_t *s, int64_t lo, int
     const char *frame = (const char *)t->frame + p0 * item_size(t->frame_kind);
     const char *dark =
         t->dark == NULL ? NULL : (const char *)t->dark + p0 * item_size(t->dark_kind);
+    int dkind = t->dark_steps != NULL ? K_STEPS : t->dark_kind;
 #define DARKS(W, KIND)                                                                    \
-    switch (t->dark_kind) {                                                               \
+    switch (dkind) {                                                                      \
     case K_NONE:                                                                          \
         BATCHES_AVX512(W, KIND, K_NONE) break;                                            \
+    case K_STEPS:                                                                         \
+        BATCHES_AVX512(W, KIND, K_STEPS) break;                                           \
     case K_F32:                                                                           \
         BATCHES_AVX512(W, KIND, K_F32) break;                                             \
     default:                                                                              \
@@ -438,12 +448,24 @@ static int cpu_has_avx512(void) { return 0; }
     for (int64_t b = lo; b < hi; b++)                                                     \
         batch_c(t, s, t->batches + T_COLS * b, p0, W, KIND, DKIND);
 
+/* With GCC on x86-64 Linux, a clone for CPUs with FMA (fmaf one instruction, as in the
+ * AVX-512 path) next to the default one (fmaf from libm: the same roundings, slower). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define FMA_CLONES __attribute__((target_clones("fma", "default")))
+#else
+#define FMA_CLONES
+#endif
+
+FMA_CLONES
 static void block_c(const job_t *t, const sums_t *s, int64_t lo, int64_t hi, Py_ssize_t p0)
 {
+    int dkind = t->dark_steps != NULL ? K_STEPS : t->dark_kind;
 #define DARKS(W, KIND)                                                                    \
-    switch (t->dark_kind) {                                                               \
+    switch (dkind) {                                                                      \
     case K_NONE:                                                                          \
         BATCHES_C(W, KIND, K_NONE) break;                                                 \
+    case K_STEPS:                                                                         \
+        BATCHES_C(W, KIND, K_STEPS) break;                                                \
     case K_F32:                                                                           \
         BATCHES_C(W, KIND, K_F32) break;                                                  \
     default:                                                                              \
@@ -478,8 +500,9 @@ static void overflow_block(const job_t *t, const sums_t *s, int64_t lo, int64_t 
         int64_t b = t->ov_bin[e] - s->bin_lo;
         float c = t->ov_coef[e];
         float x = load_value(t->frame, t->frame_kind, j);
+        float d = t->dark_kind == K_NONE ? 0.0f : load_value(t->dark, t->dark_kind, j);
         float y;
-        if (pixel_signal(t, j, x, &y, t->frame_kind, t->dark_kind)) {
+        if (pixel_signal(t, x, d, &y, t->frame_kind, t->dark_kind)) {
             s->sig[b] += (double)(c * y);
             s->var[b] += (double)(c * c * (x > 1.0f ? x : 1.0f));
         } else {
@@ -516,7 +539,7 @@ static void run_job(job_t *t, int simd)
             Py_ssize_t p0 = bk[B_P0], n = (k + 1 < t->nblock ? bk[B_COLS + B_P0] : t->npix) - p0;
             touch((const char *)t->frame + p0 * item_size(t->frame_kind),
                   n * item_size(t->frame_kind));
-            if (t->dark != NULL)
+            if (t->dark != NULL && t->dark_steps == NULL) /* dark_steps: read in order */
                 touch((const char *)t->dark + p0 * item_size(t->dark_kind),
                       n * item_size(t->dark_kind));
         }
@@ -634,12 +657,12 @@ static int check_tables(const job_t *t, Py_ssize_t npix, Py_ssize_t nov, Py_ssiz
     return 0;
 }
 
-enum { A_OFF, A_COEF, A_BATCH, A_BLOCK, A_OVPIX, A_OVBIN, A_OVCOEF, A_FRAME, A_DARK, A_NORM,
-       A_ACC, A_COUNTER, NARG };
+enum { A_OFF, A_COEF, A_BATCH, A_BLOCK, A_OVPIX, A_OVBIN, A_OVCOEF, A_FRAME, A_DARK,
+       A_DSTEPS, A_NORM, A_ACC, A_COUNTER, NARG };
 
-static const char *arg_names[NARG] = {"off", "coef", "batches", "blocks", "ov_pix", "ov_bin",
-                                      "ov_coef", "frame", "dark", "pixel_norm", "acc",
-                                      "counter"};
+static const char *arg_names[NARG] = {"off",     "coef",  "batches",    "blocks", "ov_pix",
+                                      "ov_bin",  "ov_coef", "frame",    "dark",   "dark_steps",
+                                      "pixel_norm", "acc", "counter"};
 
 static int check_job(job_t *t, Py_buffer *b)
 {
@@ -682,13 +705,13 @@ static PyObject *scatter(PyObject *self, PyObject *args)
     job_t t;
     (void)self;
 
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOppddp", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5],
-                          &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &mask_negative,
-                          &check_dummy, &dummy, &delta_dummy, &simd))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOppddp", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12],
+                          &mask_negative, &check_dummy, &dummy, &delta_dummy, &simd))
         return NULL;
     memset(&t, 0, sizeof(t));
     for (got = 0; got < NARG; got++) {
-        if (got == A_DARK && o[got] == Py_None) {
+        if ((got == A_DARK || got == A_DSTEPS) && o[got] == Py_None) {
             memset(&b[got], 0, sizeof(Py_buffer));
             continue;
         }
@@ -712,6 +735,19 @@ static PyObject *scatter(PyObject *self, PyObject *args)
     }
     if (check_job(&t, b) < 0)
         goto done;
+    if (o[A_DSTEPS] != Py_None) {
+        if (o[A_DARK] == Py_None) {
+            PyErr_SetString(PyExc_ValueError, "dark_steps: needs the dark too");
+            goto done;
+        }
+        if (check_items(&b[A_DSTEPS], 'f', 4, -1, "dark_steps") < 0)
+            goto done;
+        if (b[A_DSTEPS].len != t.nstep * LANES * 4) {
+            PyErr_SetString(PyExc_ValueError, "dark_steps: 16 float32 per step");
+            goto done;
+        }
+        t.dark_steps = (const float *)b[A_DSTEPS].buf;
+    }
     t.off = (const uint16_t *)b[A_OFF].buf;
     t.coef = (const float *)b[A_COEF].buf;
     t.ov_coef = (const float *)b[A_OVCOEF].buf;
@@ -732,7 +768,7 @@ static PyObject *scatter(PyObject *self, PyObject *args)
     ok = 1;
 done:
     for (int k = 0; k < got; k++)
-        if (!(k == A_DARK && o[k] == Py_None))
+        if (!((k == A_DARK || k == A_DSTEPS) && o[k] == Py_None))
             PyBuffer_Release(&b[k]);
     if (!ok)
         return NULL;

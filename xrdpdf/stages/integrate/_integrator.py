@@ -145,6 +145,7 @@ class Integrator:
             self._dark = np.where(np.isfinite(self.dark), self.dark, 0.0)
         self._dark_checked = False
         self._fast = None
+        self._fast_darks: dict[int, Any] = {}  # the dark (× frames summed) in kernel order
         self._lock = threading.Lock()
         #: set by integrator_from_files: where the geometry snapshot goes, and its file stamps
         self._snapshot_file: Path | None = None
@@ -191,6 +192,21 @@ class Integrator:
                     self._fast = self._build_fast()
                     self._fast.empty = np.nan  # empty bins are dropped, as on the pyFAI path
         return self._fast
+
+    def _fast_dark(self, summed: int):
+        """The fast engine's prepared dark for a sum of `summed` frames (made once)."""
+        if self._dark is None:
+            return None
+        engine = self._fast_engine()  # takes the lock itself
+        with self._lock:
+            prepared = self._fast_darks.get(summed)
+            if prepared is None:
+                dark = self._dark if summed == 1 else self._dark * summed
+                prepared = engine.prepare_dark(dark)
+                while len(self._fast_darks) >= 4:  # ~20 MB each on a 2048² frame
+                    self._fast_darks.pop(next(iter(self._fast_darks)))
+                self._fast_darks[summed] = prepared
+        return prepared
 
     def _build_fast(self):
         """The fast engine: from the snapshot's operator file, else built through pyFAI."""
@@ -354,7 +370,8 @@ class Integrator:
             # out per frame, as pyFAI does with a dynamic mask: no float copy, no pixel map
             if data.dtype not in (np.uint16, np.float32, np.float64):
                 data = data.astype(np.float64)  # exact for every integer count (< 2**53)
-            radial, intensity, sigma = self._fast_engine().integrate(data, dark=dark)
+            engine_dark = self._fast_dark(summed)
+            radial, intensity, sigma = self._fast_engine().integrate(data, dark=engine_dark)
             radial = np.asarray(radial, float)
             intensity = np.asarray(intensity, float)
             sigma = None if sigma is None else np.asarray(sigma, float)
