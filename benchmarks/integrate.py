@@ -405,6 +405,9 @@ def whole_process(paths, poni: Path, npt: int, pairs: int, tmpdir: Path, log) ->
     script = tmpdir / "plain_pyfai.py"
     script.write_text(PLAIN_SCRIPT % POLARIZATION)
     env = dict(os.environ, XRDPDF_CACHE=str(tmpdir / "xrdpdf_cache"))
+    # bytecode cached as in a default shell (the set-up run below writes the .pyc files);
+    # with PYTHONDONTWRITEBYTECODE set, every start would compile the edited modules again
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     names = [str(p) for p in paths]
 
     def plain(files):
