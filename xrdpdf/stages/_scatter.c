@@ -32,9 +32,10 @@
  * does not depend on which thread took which block, nor on the number of threads.  The
  * AVX-512 path and the portable C path do the same operations in the same order
  * (fmaf in C, one instruction where the CPU has FMA; no other contraction:
- * -ffp-contract=off), so they give bit-identical sums.  The GIL is released for the whole pass.  The places in
- * off are checked by the caller once per operator; the batch and block tables and the
- * overflow bins are checked here at every call (a few thousand entries).
+ * -ffp-contract=off), so they give bit-identical sums.  The GIL is released for the
+ * whole pass.  The places in off are checked by the caller once per operator; the batch
+ * and block tables and the overflow bins are checked here at every call (a few
+ * thousand entries).
  *
  * Only the Python C API and the buffer protocol are used (no numpy headers), so the
  * extension builds with nothing but a C compiler and the Python headers.

@@ -361,10 +361,9 @@ class Integrator:
         engine = s.method
         nbad = None
         # a sum of N frames holds N darks; pyFAI subtracts the dark and takes σ from raw counts
-        dark = self._dark if self._dark is None or summed == 1 else self._dark * summed
-        if dark is not None and not self._dark_checked:
+        if self._dark is not None and not self._dark_checked:
             self._dark_checked = True  # once per integrator: a median of the frame costs ~50 ms
-            _check_dark_level(data, dark, label)
+            _check_dark_level(data, self._dark * summed, label)
         if engine == "fast":
             # the kernel reads the frame in its own dtype and leaves NaN and negative pixels
             # out per frame, as pyFAI does with a dynamic mask: no float copy, no pixel map
@@ -391,6 +390,7 @@ class Integrator:
                         "nothing to integrate"
                     )
                 data = np.where(bad, np.nan, data)  # pyFAI drops NaN pixels (dynamic mask)
+            dark = self._dark if self._dark is None or summed == 1 else self._dark * summed
             radial, intensity, sigma, valid = self._pyfai(data, dark)
         valid &= np.isfinite(intensity) & np.isfinite(radial)
         if sigma is not None:
