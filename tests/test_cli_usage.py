@@ -61,7 +61,7 @@ def _is_number(param: object) -> bool:
     """Whether an option takes an int or float, under click's or typer's own layout."""
     click_type = getattr(param, "type", None)
     if click_type is not None:
-        # click: "integer", "float"; the click typer 0.26-0.28 vendors: "int", "float"
+        # click: "integer", "float"; the click typer 0.28 vendors: "int", "float"
         return getattr(click_type, "name", "").removesuffix(" range") in {"integer", "int", "float"}
     descriptor = getattr(param, "type_descriptor", None)
     return getattr(descriptor, "annotation", None) in (int, float)
