@@ -290,12 +290,14 @@ def kernel_bytes(si, frame: np.ndarray, dark) -> int:
     few overflow coefficients); an array dark is read whole.  ``pixel_norm`` is read
     only at invalid pixels, and the per-strip sums stay in cache; neither is counted.
     """
+    from xrdpdf.stages._fastint import PreparedDark
+
     op = si._op
     arrays = (op.off, op.coef, op.batches, op.blocks, op.ov_pix, op.ov_bin, op.ov_coef)
     if dark is None:
         dark_bytes = 0
     else:
-        dark_bytes = dark.steps.nbytes if hasattr(dark, "steps") else dark.nbytes
+        dark_bytes = dark.steps.nbytes if isinstance(dark, PreparedDark) else dark.nbytes
     return int(sum(a.nbytes for a in arrays) + frame.nbytes + dark_bytes)
 
 

@@ -582,8 +582,9 @@ class SparseIntegrator:
             Frames, e.g. a generator that reads files; it is advanced in a background
             thread, so reading (which releases the GIL in tifffile/h5py) overlaps the
             integration (whose kernel runs without the GIL).
-        dark : (rows, cols) array_like, optional
-            Dark image subtracted from every frame (prepared once, :meth:`prepare_dark`).
+        dark : (rows, cols) array_like or PreparedDark, optional
+            Dark image subtracted from every frame (an array is prepared once here,
+            :meth:`prepare_dark`).
         prefetch : int
             Frames read ahead (>= 1).
 

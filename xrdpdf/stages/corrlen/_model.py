@@ -111,7 +111,8 @@ class _FilteredEnvelope:
             zk, zn = z[:, k], np.conj(z[:, neg])
             out += w[0::2] @ (np.abs(zk + zn) ** 2 / 4.0)
             if qc.size > 1:
-                out += w[1::2] @ (np.abs(zk - zn)[: qc.size // 2] ** 2 / 4.0)
+                half = qc.size // 2  # the last transform carries one carrier when odd
+                out += w[1::2] @ (np.abs(zk[:half] - zn[:half]) ** 2 / 4.0)
         return out
 
     def __call__(self, d: float) -> np.ndarray:
