@@ -76,6 +76,16 @@ enum { K_U16 = 0, K_I32 = 1, K_U32 = 2, K_F32 = 3, K_F64 = 4, K_NONE = 5, K_STEP
 enum { LANES = 16, ROW = 24 };
 /* steps summed in float32 before they go to the float64 sums (error bound: _fastint) */
 enum { FLUSH = 8 };
+/* Steps ahead (64 steps, ~22 KB of operator and dark) at which a step's lines are
+ * prefetched.  The hardware prefetchers stop at each 4 KiB page (11 steps), so the
+ * streams otherwise start over from a miss at every page; the software prefetch
+ * keeps them in flight across pages.  Measured on a 2-core Zen 5 VM (2048^2 u16,
+ * 3000 bins, variants alternating in one process): 4.1 -> 3.6 ms per frame on two
+ * threads, 7.4 -> 5.8 ms on one; 48 to 96 steps ahead are alike, 8 gains half as
+ * much.  A prefetch changes no value. */
+enum { AHEAD = 64 };
+
+
 
 /* columns of the block table */
 enum { B_P0, B_BATCH_LO, B_BATCH_HI, B_OV_LO, B_OV_HI, B_BIN_LO, B_NBIN, B_ACC, B_COLS };
@@ -108,6 +118,26 @@ typedef struct {
     double *acc;
     int64_t *counter;
 } job_t;
+
+#if defined(__GNUC__) || defined(__clang__)
+/* locality 0: the line is used once (PREFETCHNTA on x86) */
+#define PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 0)
+#else
+#define PREFETCH(p) ((void)0)
+#endif
+
+/* The lines of step st + AHEAD: its 16 places, W rows of coefficients, dark row. */
+static ALWAYS_INLINE void prefetch_step(const job_t *t, int64_t st, Py_ssize_t W, int dkind)
+{
+    if (st + AHEAD >= t->nstep)
+        return;
+    const char *c = (const char *)(t->coef + (st + AHEAD) * W * LANES);
+    for (Py_ssize_t u = 0; u < W; u++)
+        PREFETCH(c + 64 * u);
+    PREFETCH(t->off + (st + AHEAD) * LANES);
+    if (dkind == K_STEPS)
+        PREFETCH(t->dark_steps + (st + AHEAD) * LANES);
+}
 
 /* The sums of one block: four rows (signal, variance, removed norm, removed count)
  * over the bins bin_lo .. bin_lo + nbin. */
@@ -218,6 +248,7 @@ static ALWAYS_INLINE void batch_c(const job_t *t, const sums_t *s, const int64_t
     for (int64_t st = bt[T_STEP0]; st < end; st++) {
         const uint16_t *o = t->off + st * LANES;
         const float *c = t->coef + st * W * LANES;
+        prefetch_step(t, st, W, dkind);
         for (int l = 0; l < LANES; l++) {
             Py_ssize_t j = p0 + o[l];
             float x = load_value(t->frame, kind, j), y;
@@ -356,6 +387,7 @@ static AVX512 ALWAYS_INLINE void batch_avx512(const job_t *t, const sums_t *s,
     for (int64_t st = bt[T_STEP0]; st < end; st++) {
         const uint16_t *o = t->off + st * LANES;
         const float *c = t->coef + st * W * LANES;
+        prefetch_step(t, st, W, dkind);
         __m512i idx = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)o));
         __m512 x = gather16(frame, kind, idx), y = x, xv;
         __mmask16 m = valid16(t, x, kind);
