@@ -646,7 +646,7 @@ def test_kernel_refuses_a_bad_dark_in_step_order(ai, images):
         counter = np.zeros(1, np.int64)
         tables = (op.off, op.coef, op.batches, op.blocks, op.ov_pix, op.ov_bin, op.ov_coef)
         flags = (True, False, 0.0, 0.0, True)  # mask_negative, check_dummy, dummy, delta, simd
-        scatter(*tables, frame, d, d_steps, op.pixel_norm, acc, counter, *flags)
+        scatter(*tables, frame, d, d_steps, op.pixel_norm, acc, counter, None, *flags)
 
     call(dark, steps)  # the control: accepted
     with pytest.raises(ValueError, match="16 float32 per step"):
@@ -655,6 +655,56 @@ def test_kernel_refuses_a_bad_dark_in_step_order(ai, images):
         call(None, steps)
     with pytest.raises(TypeError, match="dark_steps"):
         call(dark, steps.astype(np.float64))
+
+
+def test_kernel_adds_the_blocks_in_block_order(ai, images):
+    # The kernel adds each block's sums into the result as the blocks come done, in
+    # block order, whichever of several threads took them: the same bits as adding
+    # the blocks' sums one after another here, block 0 first.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from xrdpdf.stages._scatter import scatter
+
+    si = SparseIntegrator.from_pyfai(ai, SHAPE, NPT, "q_A^-1", cache_dir=False)
+    op, frame = si._op, images["frame"].reshape(-1)
+    tables = (op.off, op.coef, op.batches, op.blocks, op.ov_pix, op.ov_bin, op.ov_coef)
+    flags = (True, False, 0.0, 0.0, True)  # mask_negative, check_dummy, dummy, delta, simd
+    nblock = op.blocks.shape[0]
+    assert nblock >= 8  # enough blocks for the threads to finish out of order
+
+    acc = np.empty(op.acc_size)
+    scatter(*tables, frame, None, None, op.pixel_norm, acc, np.zeros(1, np.int64), None, *flags)
+    want = np.zeros((4, si.npt))
+    for *_, lo, n, a in op.blocks:  # the columns of _fastop._BLOCK_COLUMNS
+        m = max(0, min(n, si.npt - lo))
+        for r in range(4):
+            want[r, lo : lo + m] += acc[a + r * n : a + r * n + m]
+
+    for _ in range(3):
+        acc = np.empty(op.acc_size)
+        counter = np.zeros(3 + nblock, np.int64)
+        out = np.zeros((4, si.npt))
+        args = (*tables, frame, None, None, op.pixel_norm, acc, counter, out, *flags)
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            for f in [pool.submit(scatter, *args) for _ in range(6)]:
+                f.result()
+        np.testing.assert_array_equal(out, want)
+        assert counter[1] == nblock and counter[2] == 0 and np.all(counter[3:] == 1)
+
+    # Blocks 4.. done first wait for block 0: nothing is added until it is done.
+    acc = np.empty(op.acc_size)
+    counter = np.zeros(3 + nblock, np.int64)
+    out = np.zeros((4, si.npt))
+    args = (*tables, frame, None, None, op.pixel_norm, acc, counter, out, *flags)
+    counter[0] = 4
+    scatter(*args)
+    assert counter[1] == 0 and not out.any()
+    counter[0] = 0  # blocks 0..3, then the waiting ones in order (4.. again, not added)
+    scatter(*args)
+    np.testing.assert_array_equal(out, want)
+
+    with pytest.raises(ValueError, match="one per block"):
+        scatter(*tables, frame, None, None, op.pixel_norm, acc, counter[:-1], out, *flags)
 
 
 def test_odd_frame_shape_like_pyfai():

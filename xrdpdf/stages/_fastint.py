@@ -42,7 +42,7 @@ from xrdpdf.stages._fastop import (
     _save_cache,
 )
 from xrdpdf.stages._opcache import default_cache_dir
-from xrdpdf.stages._scatter import reduce, scatter, simd_available
+from xrdpdf.stages._scatter import scatter, simd_available
 
 __all__ = [
     "PreparedDark",
@@ -530,7 +530,9 @@ class SparseIntegrator:
         op = self._op
         acc = self._take_accumulators()
         try:
-            counter = np.zeros(1, dtype=np.int64)  # the next free block, shared
+            # the next free block, the next block to add into sums, a lock, done flags
+            counter = np.zeros(3 + op.blocks.shape[0], dtype=np.int64)
+            sums = np.zeros((4, self.npt))
             args = (
                 op.off,
                 op.coef,
@@ -545,6 +547,7 @@ class SparseIntegrator:
                 op.pixel_norm,
                 acc,
                 counter,
+                sums,
                 self.mask_negative,
                 check_dummy,
                 dummy,
@@ -558,9 +561,7 @@ class SparseIntegrator:
             finally:
                 for h in helpers:
                     h.result()
-            sums = np.empty((4, self.npt))
-            reduce(acc, op.blocks, sums)  # the blocks' sums in block order
-            return sums
+            return sums  # the blocks' sums added in block order by the kernel
         finally:
             with self._spare_lock:
                 self._spare.append(acc)

@@ -28,8 +28,10 @@
  *
  * Every calling thread takes the next free block (strip) from a shared counter (an
  * atomic add), so a thread slowed down by a busy machine takes fewer.  Each block adds
- * into its own sums (a window of bins), which reduce() adds in block order: the result
- * does not depend on which thread took which block, nor on the number of threads.  The
+ * into its own sums (a window of bins); those are added into the result in block
+ * order, while the other blocks run, by whichever thread holds a lock when the next
+ * block in order is done (add_ready): the result does not depend on which thread took
+ * which block, nor on the number of threads.  The
  * AVX-512 path and the portable C path do the same operations in the same order
  * (fmaf in C, one instruction where the CPU has FMA; no other contraction:
  * -ffp-contract=off), so they give bit-identical sums.  The GIL is released for the
@@ -54,18 +56,25 @@
 #define HAVE_AVX512_PATH 0
 #endif
 
+/* next_block: a relaxed fetch-and-add.  swap, get, set: sequentially consistent. */
 #if defined(_MSC_VER)
 #include <windows.h>
 static int64_t next_block(int64_t *counter)
 {
     return InterlockedExchangeAdd64((volatile LONG64 *)counter, 1);
 }
+static int64_t swap(int64_t *p, int64_t v) { return InterlockedExchange64((volatile LONG64 *)p, v); }
+static int64_t get(int64_t *p) { return InterlockedCompareExchange64((volatile LONG64 *)p, 0, 0); }
+static void set(int64_t *p, int64_t v) { InterlockedExchange64((volatile LONG64 *)p, v); }
 #define ALWAYS_INLINE __forceinline
 #else
 static int64_t next_block(int64_t *counter)
 {
     return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
 }
+static int64_t swap(int64_t *p, int64_t v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
+static int64_t get(int64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static void set(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #endif
 
@@ -116,7 +125,9 @@ typedef struct {
     float dummy;
     float delta_dummy;
     double *acc;
-    int64_t *counter;
+    int64_t *counter; /* next block; then, with out: next block to add, lock, done[k] */
+    double *out;      /* NULL, or the (4, nout) sums the blocks are added into */
+    Py_ssize_t nout;
 } job_t;
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -557,6 +568,43 @@ static void touch(const void *base, Py_ssize_t nbytes)
     (void)sink;
 }
 
+/* out[r, b] += block k's row r at bin b (the bins of its window below nout) */
+static void add_block(const job_t *t, int64_t k)
+{
+    const int64_t *bk = t->blocks + B_COLS * k;
+    int64_t lo = bk[B_BIN_LO], n = bk[B_NBIN];
+    int64_t m = lo >= t->nout ? 0 : (lo + n > t->nout ? t->nout - lo : n);
+    for (int r = 0; r < 4; r++) {
+        const double *src = t->acc + bk[B_ACC] + r * n;
+        double *d = t->out + r * t->nout + lo;
+        for (int64_t i = 0; i < m; i++)
+            d[i] += src[i];
+    }
+}
+
+/* Add the done blocks that come next in block order into out.  One thread at a time
+ * (the lock); one that finds it taken leaves its block to the holder, which looks
+ * again after letting go: the block's done flag is set before the try, the holder's
+ * look comes after its release, and the four are ordered (sequentially consistent
+ * atomics), so no done block is left out when the last thread returns. */
+static void add_ready(job_t *t)
+{
+    int64_t *next = t->counter + 1, *lock = t->counter + 2, *done = t->counter + 3;
+    for (;;) {
+        if (swap(lock, 1) != 0)
+            return;
+        int64_t r = *next;
+        while (r < t->nblock && get(done + r)) {
+            add_block(t, r);
+            r++;
+        }
+        *next = r;
+        set(lock, 0);
+        if (r >= t->nblock || !get(done + r))
+            return;
+    }
+}
+
 static void run_job(job_t *t, int simd)
 {
     for (;;) {
@@ -583,6 +631,10 @@ static void run_job(job_t *t, int simd)
 #endif
             block_c(t, &s, bk[B_BATCH_LO], bk[B_BATCH_HI], bk[B_P0]);
         overflow_block(t, &s, bk[B_OV_LO], bk[B_OV_HI]);
+        if (t->out != NULL) {
+            set(t->counter + 3 + k, 1);
+            add_ready(t);
+        }
     }
 }
 
@@ -691,11 +743,14 @@ static int check_tables(const job_t *t, Py_ssize_t npix, Py_ssize_t nov, Py_ssiz
 }
 
 enum { A_OFF, A_COEF, A_BATCH, A_BLOCK, A_OVPIX, A_OVBIN, A_OVCOEF, A_FRAME, A_DARK,
-       A_DSTEPS, A_NORM, A_ACC, A_COUNTER, NARG };
+       A_DSTEPS, A_NORM, A_ACC, A_COUNTER, A_OUT, NARG };
 
 static const char *arg_names[NARG] = {"off",     "coef",  "batches",    "blocks", "ov_pix",
                                       "ov_bin",  "ov_coef", "frame",    "dark",   "dark_steps",
-                                      "pixel_norm", "acc", "counter"};
+                                      "pixel_norm", "acc", "counter",  "out"};
+
+/* the arguments that may be None */
+static int optional(int k) { return k == A_DARK || k == A_DSTEPS || k == A_OUT; }
 
 static int check_job(job_t *t, Py_buffer *b)
 {
@@ -738,17 +793,18 @@ static PyObject *scatter(PyObject *self, PyObject *args)
     job_t t;
     (void)self;
 
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOppddp", &o[0], &o[1], &o[2], &o[3], &o[4],
-                          &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12],
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOppddp", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13],
                           &mask_negative, &check_dummy, &dummy, &delta_dummy, &simd))
         return NULL;
     memset(&t, 0, sizeof(t));
     for (got = 0; got < NARG; got++) {
-        if ((got == A_DARK || got == A_DSTEPS) && o[got] == Py_None) {
+        if (optional(got) && o[got] == Py_None) {
             memset(&b[got], 0, sizeof(Py_buffer));
             continue;
         }
-        if (get_buffer(o[got], &b[got], got == A_ACC || got == A_COUNTER, arg_names[got]) < 0)
+        if (get_buffer(o[got], &b[got], got == A_ACC || got == A_COUNTER || got == A_OUT,
+                       arg_names[got]) < 0)
             goto done;
     }
     if (b[A_FRAME].len == 0) {
@@ -794,6 +850,20 @@ static PyObject *scatter(PyObject *self, PyObject *args)
     t.delta_dummy = (float)delta_dummy;
     t.acc = (double *)b[A_ACC].buf;
     t.counter = (int64_t *)b[A_COUNTER].buf;
+    if (o[A_OUT] != Py_None) {
+        if (check_items(&b[A_OUT], 'd', 8, -1, "out") < 0)
+            goto done;
+        if (b[A_OUT].len % 32 != 0) {
+            PyErr_SetString(PyExc_ValueError, "out: 4 rows of float64");
+            goto done;
+        }
+        if (b[A_COUNTER].len / 8 < 3 + t.nblock) {
+            PyErr_SetString(PyExc_ValueError, "counter: 3 + one per block with out");
+            goto done;
+        }
+        t.out = (double *)b[A_OUT].buf;
+        t.nout = b[A_OUT].len / 32;
+    }
     simd = simd && cpu_has_avx512();
     Py_BEGIN_ALLOW_THREADS
     run_job(&t, simd);
@@ -801,68 +871,8 @@ static PyObject *scatter(PyObject *self, PyObject *args)
     ok = 1;
 done:
     for (int k = 0; k < got; k++)
-        if (!((k == A_DARK || k == A_DSTEPS) && o[k] == Py_None))
+        if (!(optional(k) && o[k] == Py_None))
             PyBuffer_Release(&b[k]);
-    if (!ok)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
-/* out[r, b] = sum over blocks, in block order, of the block's row r at bin b */
-static PyObject *reduce(PyObject *self, PyObject *args)
-{
-    PyObject *oacc, *oblk, *oout;
-    Py_buffer acc, blk, out;
-    int got = 0, ok = 0;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OOO", &oacc, &oblk, &oout))
-        return NULL;
-    if (get_buffer(oacc, &acc, 0, "acc") < 0)
-        return NULL;
-    got = 1;
-    if (get_buffer(oblk, &blk, 0, "blocks") < 0)
-        goto done;
-    got = 2;
-    if (get_buffer(oout, &out, 1, "out") < 0)
-        goto done;
-    got = 3;
-    if (check_items(&acc, 'd', 8, -1, "acc") < 0 || check_items(&out, 'd', 8, -1, "out") < 0)
-        goto done;
-    if (!int64_code(&blk) || blk.len % (8 * B_COLS) != 0 || out.len % 32 != 0) {
-        PyErr_SetString(PyExc_ValueError, "blocks: int64 table; out: 4 rows");
-        goto done;
-    }
-    {
-        const double *a = (const double *)acc.buf;
-        double *dst = (double *)out.buf;
-        const int64_t *bk = (const int64_t *)blk.buf;
-        Py_ssize_t nblock = blk.len / (8 * B_COLS), nout = out.len / 32, nacc = acc.len / 8;
-        for (Py_ssize_t k = 0; k < nblock; k++, bk += B_COLS)
-            if (bk[B_BIN_LO] < 0 || bk[B_NBIN] < 0 || bk[B_ACC] < 0 ||
-                bk[B_ACC] + 4 * bk[B_NBIN] > nacc) {
-                PyErr_SetString(PyExc_ValueError, "blocks: a window outside acc");
-                goto done;
-            }
-        memset(dst, 0, (size_t)out.len);
-        bk = (const int64_t *)blk.buf;
-        for (Py_ssize_t k = 0; k < nblock; k++, bk += B_COLS) {
-            int64_t lo = bk[B_BIN_LO], n = bk[B_NBIN];
-            int64_t m = lo >= nout ? 0 : (lo + n > nout ? nout - lo : n);
-            for (int r = 0; r < 4; r++) {
-                const double *src = a + bk[B_ACC] + r * n;
-                double *d = dst + r * nout + lo;
-                for (int64_t i = 0; i < m; i++)
-                    d[i] += src[i];
-            }
-        }
-    }
-    ok = 1;
-done:
-    if (got >= 3)
-        PyBuffer_Release(&out);
-    if (got >= 2)
-        PyBuffer_Release(&blk);
-    PyBuffer_Release(&acc);
     if (!ok)
         return NULL;
     Py_RETURN_NONE;
@@ -877,7 +887,6 @@ static PyObject *simd_available(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"scatter", scatter, METH_VARARGS, "One pass of the operator over a frame (see the module)."},
-    {"reduce", reduce, METH_VARARGS, "Add the blocks' sums in block order into out (4, nbin)."},
     {"simd_available", simd_available, METH_NOARGS, "True when the AVX-512 path runs here."},
     {NULL, NULL, 0, NULL}};
 
