@@ -175,7 +175,8 @@ class SparseIntegrator:
     variance, whose c² is rounded; [3]_ §4.2), measured against pyFAI ~8e-8.
     With a dark prepared once (:meth:`prepare_dark`) the kernel reads it in step
     order instead of gathering it per frame.  The threads take
-    strips in turn, each strip with its own bin sums, added in strip order; the
+    strips in turn, each strip with its own bin sums, which the threads add into
+    the result in strip order as the strips are done; the
     AVX-512 path (where the CPU has it) and the portable C path do the same
     operations in the same order, so the numbers are the same bits on every machine
     and with any number of threads.  Bins whose denominator is zero get pyFAI's
