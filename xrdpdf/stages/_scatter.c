@@ -94,8 +94,6 @@ enum { FLUSH = 8 };
  * much.  A prefetch changes no value. */
 enum { AHEAD = 64 };
 
-
-
 /* columns of the block table */
 enum { B_P0, B_BATCH_LO, B_BATCH_HI, B_OV_LO, B_OV_HI, B_BIN_LO, B_NBIN, B_ACC, B_COLS };
 /* columns of the batch table */
