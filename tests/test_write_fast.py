@@ -23,6 +23,49 @@ def test_format_table_equals_per_value_format(spec):
     assert format_table(table, spec) == expected
 
 
+def _per_value(table, spec=" .10e"):
+    return "\n".join(" ".join(format(v, spec) for v in row) for row in table)
+
+
+@pytest.mark.parametrize("kind", ["log_uniform", "decimal", "near_tie", "powers_of_ten", "counts"])
+def test_default_spec_vectorised_equals_python(kind):
+    # The default spec is formatted by numpy arithmetic; Python's correctly rounded
+    # text is the truth.  The values near a rounding tie (the scaled fraction near
+    # one half) are the ones the arithmetic cannot decide: they go to Python.
+    from xrdpdf.io._write import _format_e10
+
+    rng = np.random.default_rng(11)
+    n = 40000
+    sign = rng.choice([-1.0, 1.0], n)
+    exp10 = rng.integers(-99, 99, n).astype(float)
+    if kind == "log_uniform":
+        x = sign * 10.0 ** rng.uniform(-99.0, 99.9, n)
+    elif kind == "decimal":  # 11 significant digits exactly, as written by a file
+        x = sign * rng.integers(10**10, 10**11, n) * 10.0 ** (exp10 - 10)
+    elif kind == "near_tie":  # halfway between two 11-digit decimals
+        x = sign * (rng.integers(10**10, 10**11, n) + 0.5) * 10.0 ** (exp10 - 10)
+    elif kind == "powers_of_ten":  # where log10 and the carry to 1e11 can miss by one
+        p = 10.0 ** np.arange(-99, 100)
+        x = np.concatenate([p, np.nextafter(p, 0), np.nextafter(p, np.inf), 9.99999999995 * p])
+        x = x[np.abs(x) < 9.99999999995e99]
+    else:  # a pattern: counts, zeros and negative background-subtracted values
+        x = np.concatenate([rng.poisson(800.0, n) * 1.37, np.zeros(10), -np.zeros(10)])
+        x[::7] -= 900.0
+    table = x[: x.size // 2 * 2].reshape(-1, 2)
+    text = _format_e10(table)
+    assert text is not None  # the vectorised path is the one under test
+    assert text == _per_value(table)
+
+
+def test_default_spec_falls_back_where_it_must():
+    from xrdpdf.io._write import _format_e10
+
+    for odd in (np.nan, np.inf, 1e100, 9.99999999996e99, 1e-100, 5e-324):
+        table = np.array([[1.0, odd], [2.0, 3.0]])
+        assert _format_e10(table) is None
+        assert format_table(table) == _per_value(table)
+
+
 def test_format_table_empty_and_single_column():
     assert format_table(np.zeros((0, 3))) == ""
     assert format_table(np.array([[1.5], [2.0]]), ".11g") == "1.5\n2"

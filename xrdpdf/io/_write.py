@@ -30,12 +30,74 @@ def _text_table(pattern: Pattern, with_sigma: bool) -> np.ndarray:
     return np.column_stack(cols)
 
 
+#: 10**k as float64 for k = -130 .. 130 (index k + 130)
+_POW10 = 10.0 ** np.arange(-130, 131)
+#: digits after the point of the default spec " .10e"
+_E_DIGITS = 10
+
+
+def _format_e10(values: np.ndarray) -> str | None:
+    """``" .10e"`` text of a 2-D table, vectorised; None where it does not apply.
+
+    Each value ``a = |x|`` is scaled to ``s = a * 10**(10 - e)`` in [1e10, 1e11) and
+    rounded to an integer, whose 11 digits are the mantissa.  The scaling rounds twice
+    (``10**k`` and the product), so ``s`` is within 3 units in the last place, about
+    3e-5 at 1e11: its rounding is certain unless its fraction lies within 1e-3 of one
+    half, and those values (about 0.2 % of random ones) are formatted by Python, as is
+    the whole table when a value is not finite or its exponent needs three digits.
+    The result is then the correctly rounded text Python gives.
+    """
+    x = values.ravel()
+    if not np.all(np.isfinite(x)):
+        return None
+    a = np.abs(x)
+    nonzero = a != 0
+    with np.errstate(divide="ignore"):
+        e = np.floor(np.log10(np.where(nonzero, a, 1.0))).astype(np.int64)
+    if np.any((e < -99) | (e > 99)):
+        return None
+    s = a * _POW10[_E_DIGITS + 130 - e]
+    # log10 may miss a power of ten by one
+    e += np.where(s >= 10.0 ** (_E_DIGITS + 1), 1, 0) - np.where(
+        nonzero & (s < 10.0**_E_DIGITS), 1, 0
+    )
+    s = a * _POW10[_E_DIGITS + 130 - e]
+    unsure = np.flatnonzero(nonzero & (np.abs(s - np.floor(s) - 0.5) < 1e-3))
+    n = np.rint(s).astype(np.int64)
+    carry = n >= 10 ** (_E_DIGITS + 1)  # 9.99999999999...e+k rounded up to 1.0e+(k+1)
+    n[carry] //= 10
+    e[carry] += 1
+    if np.any(np.abs(e) > 99):
+        return None
+
+    width = _E_DIGITS + 7  # sign, digit, point, digits, "e", sign, two digits
+    chars = np.empty((x.size, width + 1), dtype=np.uint8)
+    chars[:, 0] = np.where(np.signbit(x), ord("-"), ord(" "))
+    for k in range(_E_DIGITS + 2, 2, -1):  # the digits after the point, last first
+        chars[:, k] = n % 10 + ord("0")
+        n //= 10
+    chars[:, 1] = n + ord("0")
+    chars[:, 2] = ord(".")
+    chars[:, width - 4] = ord("e")
+    chars[:, width - 3] = np.where(e < 0, ord("-"), ord("+"))
+    chars[:, width - 2] = np.abs(e) // 10 + ord("0")
+    chars[:, width - 1] = np.abs(e) % 10 + ord("0")
+    chars[:, width] = ord(" ")
+    for i in unsure:
+        chars[i, :width] = np.frombuffer(format(float(x[i]), " .10e").encode(), np.uint8)
+    rows = chars.reshape(values.shape[0], -1)
+    rows[:, -1] = ord("\n")
+    return rows.tobytes()[:-1].decode("ascii")
+
+
 def format_table(table: np.ndarray, spec: str = " .10e") -> str:
     """Text of a 2-D float table, one row per line, values joined by one space.
 
-    Equal to ``"\n".join(" ".join(format(v, spec) for v in row) for row in table)``,
-    but formatted in one ``%`` operation over all values (a few times faster than a
-    Python loop per value, which dominated the writing of a 3000-bin pattern).
+    Equal to ``"\n".join(" ".join(format(v, spec) for v in row) for row in table)``.
+    The default spec is formatted by numpy arithmetic on all values at once
+    (:func:`_format_e10`, 3 times faster than Python's ``%`` on a 3000-bin pattern);
+    other specs, and tables it does not apply to, in one ``%`` operation over all
+    values (a few times faster than a Python loop per value).
 
     Parameters
     ----------
@@ -52,6 +114,10 @@ def format_table(table: np.ndarray, spec: str = " .10e") -> str:
     table = np.asarray(table, dtype=float)
     if table.ndim != 2 or table.size == 0:
         return "\n".join(" ".join(format(v, spec) for v in row) for row in table)
+    if spec == " .10e":
+        text = _format_e10(table)
+        if text is not None:
+            return text
     row = " ".join(["%" + spec] * table.shape[1])
     return "\n".join([row] * table.shape[0]) % tuple(table.ravel().tolist())
 
