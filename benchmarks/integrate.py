@@ -24,7 +24,8 @@ dark prepared once as ``xrdpdf.Integrator`` does; ``kernel_gathered_dark_ms`` wi
 the dark passed as an array),
 ``write_ms`` (one ``.xye`` of 3000 bins) and the HDF5 stack writer per frame, and
 the memory-bandwidth floor: the bytes the kernel streams per frame (operator, frame
-and dark) divided by the read bandwidth of both cores measured by a small probe.
+and dark) divided by the read bandwidth of both cores measured by a small probe
+right after each kernel run; ``kernel_over_floor`` is the median of the runs' ratios.
 
 Usage::
 
@@ -551,6 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         # --- in-process runs, interleaved so that both paths see the same load
         plain_runs, fast_runs, plain_cpu, fast_cpu = [], [], [], []
         read_ms, fabio_ms, kernel_ms, kernel_cpu_ms, gathered_ms = [], [], [], [], []
+        bandwidths, probe_bytes = [], 64 * 2**20 if args.smoke else 256 * 2**20
         for _ in range(repeat):
             t = time.perf_counter()
             in_memory = list(fast_frames(paths, args.stack))
@@ -564,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
                 si.integrate(f, prepared)
             kernel_ms.append(1e3 * (time.perf_counter() - t) / nframes)
             kernel_cpu_ms.append(1e3 * (time.process_time() - c) / nframes)
+            # the probe right after the kernel, so that each ratio sees one state of
+            # the machine (a VM's bandwidth drifts by tens of percent within minutes)
+            bandwidths.append(bandwidth_probe(probe_bytes))
             t = time.perf_counter()
             for f in in_memory:
                 si.integrate(f, dark)  # the dark gathered per frame (an array, not prepared)
@@ -584,11 +589,12 @@ def main(argv: list[str] | None = None) -> int:
         dev_i, dev_s = deviations(plain_out, fast_out)
         write_ms, h5_row_ms = time_writers(si, first, dark, nframes, tmpdir)
         traffic = kernel_bytes(si, first, prepared)
-        bandwidth = bandwidth_probe(64 * 2**20 if args.smoke else 256 * 2**20)
 
     kernel_ms_med = statistics.median(kernel_ms)
     read_ms_med = statistics.median(read_ms)
+    bandwidth = statistics.median(bandwidths)
     floor_ms = 1e3 * traffic / bandwidth
+    ratios = [k * b / (1e3 * traffic) for k, b in zip(kernel_ms, bandwidths, strict=True)]
     plain_fps = statistics.median(plain_runs)
     fast_fps = statistics.median(fast_runs)
     result = {
@@ -609,7 +615,9 @@ def main(argv: list[str] | None = None) -> int:
         "write_ms": write_ms,
         "h5_stack_row_ms": h5_row_ms,
         "bandwidth_floor_ms": floor_ms,
-        "kernel_over_floor": kernel_ms_med / floor_ms,
+        "kernel_over_floor": statistics.median(ratios),
+        "kernel_over_floor_runs": ratios,
+        "read_bandwidth_GBps_runs": [b / 1e9 for b in bandwidths],
         "kernel_bytes_per_frame": traffic,
         "read_bandwidth_GBps": bandwidth / 1e9,
         "inprocess_plain_fps": plain_fps,
