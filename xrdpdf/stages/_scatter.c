@@ -133,9 +133,9 @@ typedef struct {
 /* Locality 3 (PREFETCHT0 on x86: into every cache level).  The hint matters on
  * Intel: in process, 2048^2 u16, 3000 bins, two threads, on a 2-core Intel Xeon VM
  * (family 6 model 167), PREFETCHNTA took 10.1 ms per frame, no prefetch 4.5 to 4.9,
- * T0 3.6 and T1 3.5 (one thread: NTA 21.0, none 9.9, T0 9.2, T1 7.2).  NTA lines
- * skip L2, and evicted from L1 before use they come again from memory.  On the Zen 5
- * VM NTA and T0 were alike and T1 slower. */
+ * T0 3.6 and T1 3.5 (one thread: NTA 21.0, none 9.9, T0 9.2, T1 7.2); the likely
+ * cause is that an NTA line skips L2, so one evicted from L1 before its use is read
+ * from memory again.  On the Zen 5 VM NTA and T0 were alike and T1 slower. */
 #define PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
 #else
 #define PREFETCH(p) ((void)0)
