@@ -131,11 +131,12 @@ typedef struct {
 
 #if defined(__GNUC__) || defined(__clang__)
 /* Locality 3 (PREFETCHT0 on x86: into every cache level).  The hint matters on
- * Intel: in process, 2048^2 u16, 3000 bins, two threads, on a 2-core Intel Xeon VM
- * (family 6 model 167), PREFETCHNTA took 10.1 ms per frame, no prefetch 4.5 to 4.9,
- * T0 3.6 and T1 3.5 (one thread: NTA 21.0, none 9.9, T0 9.2, T1 7.2); the likely
- * cause is that an NTA line skips L2, so one evicted from L1 before its use is read
- * from memory again.  On the Zen 5 VM NTA and T0 were alike and T1 slower. */
+ * Intel: in process, 2048^2 u16, 3000 bins, on 2-core Intel Xeon VMs (family 6
+ * model 167), two sessions, ms per frame on two threads: PREFETCHNTA 9.2 to 10.1,
+ * no prefetch 4.4 to 4.9, T0 3.3 to 3.6, T1 3.2 to 3.5; on one thread: NTA 19.4 to
+ * 21.0, T0 6.4 to 9.2, T1 6.1 to 7.2.  The likely cause is that an NTA line skips
+ * L2, so one evicted from L1 before its use is read from memory again.  T1 is not
+ * used: on the Zen 5 VM it was slower than T0 (there NTA and T0 were alike). */
 #define PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
 #else
 #define PREFETCH(p) ((void)0)
